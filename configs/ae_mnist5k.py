@@ -1,0 +1,11 @@
+"""Plain autoencoder on mnist5k: 2x1000 MLPs, z=10."""
+
+from configs import base
+
+
+def get_config():
+    config = base.get_config()
+    config.model.family = "ae"
+    config.model.corruption = "none"
+    config.model.corruption_level = 0.0
+    return config

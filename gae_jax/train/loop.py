@@ -1,0 +1,203 @@
+"""``train_and_evaluate(config, workdir)``: the training loop behind ``experiments.train``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import ml_collections
+from absl import logging
+
+from gae_jax import checkpoint, data, models
+from gae_jax import config as config_lib
+from gae_jax import corruption as corruption_lib
+from gae_jax.train import steps
+from gae_jax.train.state import TrainState, create_train_state, make_optimizer
+from gae_jax.train.writer import MetricWriter, Progress
+
+
+def build_model(model_cfg: config_lib.ModelConfig, image_shape) -> models.Autoencoder:
+    return models.build_autoencoder(
+        architecture=model_cfg.architecture,
+        image_shape=image_shape,
+        latent_dim=model_cfg.latent_dim,
+        posterior=model_cfg.posterior,
+        encoder_hidden=model_cfg.encoder_hidden,
+        decoder_hidden=model_cfg.decoder_hidden,
+        activation=model_cfg.activation,
+        conv_width=model_cfg.conv_width,
+    )
+
+
+def model_corruption(model_cfg: config_lib.ModelConfig) -> corruption_lib.Corruption:
+    """The training corruption of a model (identity for non-denoising families)."""
+    if not model_cfg.is_denoising:
+        return corruption_lib.identity
+    return corruption_lib.make_corruption(model_cfg.corruption, model_cfg.corruption_level)
+
+
+def build_train_step(model_cfg: config_lib.ModelConfig, model, tx) -> steps.StepFn:
+    """The family's training step (unjitted)."""
+    kwargs = dict(
+        reconstruction_loss=model_cfg.reconstruction_loss, corruption=model_corruption(model_cfg)
+    )
+    if model_cfg.family in ("ae", "dae"):
+        return steps.make_ae_step(model, tx, **kwargs)
+    if model_cfg.family in ("vae", "dvae"):
+        return steps.make_vae_step(model, tx, kl_weight=model_cfg.kl_weight, **kwargs)
+    raise ValueError(f"no training step for family {model_cfg.family!r}")
+
+
+def _check_resumable(workdir: str, cfg: config_lib.ExperimentConfig) -> None:
+    """Refuses to resume a workdir whose stored model or data differ from the config's."""
+    path = os.path.join(workdir, "config.json")
+    current = {"data": dataclasses.asdict(cfg.data), "model": dataclasses.asdict(cfg.model)}
+    current = json.loads(json.dumps(current))  # tuples -> lists, as stored
+    if os.path.exists(path):
+        with open(path) as f:
+            stored = json.load(f)
+        for section in ("data", "model"):
+            if stored.get(section) != current[section]:
+                raise ValueError(
+                    f"workdir {workdir} holds a run with a different config.{section} "
+                    f"({stored.get(section)} vs {current[section]}); use a new --workdir"
+                )
+
+
+def _write_config(workdir: str, cfg: config_lib.ExperimentConfig) -> None:
+    tmp = os.path.join(workdir, "config.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(dataclasses.asdict(cfg), f, indent=2)
+    os.replace(tmp, os.path.join(workdir, "config.json"))
+
+
+def restore_or_create(
+    cfg: config_lib.ExperimentConfig, ckpt: checkpoint.Checkpointer, model, tx, image_shape
+) -> TrainState:
+    """The latest checkpoint in ``ckpt`` if there is one, else a freshly initialised state."""
+    init_key = jax.random.fold_in(jax.random.key(cfg.seed), 0)
+    init = lambda: create_train_state(init_key, model, tx, image_shape)  # noqa: E731
+    if ckpt.latest_step() is None:
+        return init()
+    logging.info("Resuming from checkpoint %d in %s", ckpt.latest_step(), ckpt.directory)
+    return ckpt.restore(jax.eval_shape(init))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Trains the configured model, checkpointing into ``workdir`` and resuming from it.
+
+    Writes ``config.json``, ``metrics.jsonl`` (rows with ``split`` train / validation / test),
+    TensorBoard events under ``tensorboard/``, checkpoints under ``checkpoints/`` and a final
+    ``summary.json``. Returns the summary.
+    """
+    cfg = config_lib.validate(config)
+    os.makedirs(workdir, exist_ok=True)
+    _check_resumable(workdir, cfg)
+
+    train_ds = data.load_dataset(cfg.data.name, "train", tfds_data_dir=cfg.data.tfds_data_dir)
+    val_ds = data.load_dataset(cfg.data.name, "validation", tfds_data_dir=cfg.data.tfds_data_dir)
+    test_ds = data.load_dataset(cfg.data.name, "test", tfds_data_dir=cfg.data.tfds_data_dir)
+    order = data.BatchOrder(len(train_ds), cfg.train.batch_size, cfg.seed)
+    image_shape = train_ds.image_shape
+
+    model = build_model(cfg.model, image_shape)
+    t = cfg.train
+    tx = make_optimizer(t.optimizer, t.learning_rate, b1=t.b1, b2=t.b2, momentum=t.momentum)
+    ckpt = checkpoint.Checkpointer(workdir, max_to_keep=t.keep_checkpoints)
+    state = restore_or_create(cfg, ckpt, model, tx, image_shape)
+    _write_config(workdir, cfg)
+    start_step = int(state.step)
+
+    root = jax.random.key(cfg.seed)
+    train_key, eval_key = jax.random.fold_in(root, 1), jax.random.fold_in(root, 2)
+    train_step = jax.jit(build_train_step(cfg.model, model, tx), donate_argnums=0)
+    eval_step = jax.jit(steps.make_eval_step(model, corruption=model_corruption(cfg.model)))
+    run_eval = lambda ds: steps.evaluate(eval_step, state, ds.images, t.eval_batch_size, eval_key)  # noqa: E731
+    eval_every = t.eval_every or order.steps_per_epoch
+
+    writer = MetricWriter(workdir)
+    if start_step == 0:
+        writer.write(0, "test", run_eval(test_ds))  # the untrained model, as a baseline
+    logging.info(
+        "Training %s (%s, z=%d) on %s: %d examples, %d steps/epoch, steps %d -> %d",
+        cfg.model.family,
+        cfg.model.architecture,
+        cfg.model.latent_dim,
+        cfg.data.name,
+        len(train_ds),
+        order.steps_per_epoch,
+        start_step,
+        t.num_steps,
+    )
+    progress = Progress(t.num_steps, start_step, prefix=f"[{cfg.model.family}] ")
+    t0 = time.perf_counter()
+    train_time = 0.0
+    try:
+        for step in range(start_step, t.num_steps):
+            batch = train_ds.images[order.indices(step)]
+            state, metrics = train_step(state, batch, train_key)
+            done = step + 1
+            if done % t.log_every == 0 or done == t.num_steps:
+                metrics = {k: float(v) for k, v in metrics.items()}  # host sync
+                writer.write(done, "train", metrics)
+                progress.update(done, metrics)
+            if done % eval_every == 0 or done == t.num_steps:
+                val = run_eval(val_ds)
+                writer.write(done, "validation", val)
+                logging.info("[%s] step %d validation %s", cfg.model.family, done, _fmt(val))
+            if done % t.checkpoint_every == 0 or done == t.num_steps:
+                ckpt.save(done, state)
+        jax.block_until_ready(state)
+        train_time = time.perf_counter() - t0
+        test = run_eval(test_ds)
+        writer.write(int(state.step), "test", test)
+    finally:
+        ckpt.close()
+        writer.close()
+
+    steps_run = t.num_steps - start_step
+    summary = {
+        "family": cfg.model.family,
+        "data": cfg.data.name,
+        "step": int(state.step),
+        "steps_this_run": steps_run,
+        "train_seconds": train_time,
+        "steps_per_second": steps_run / train_time if steps_run and train_time else None,
+        "test": test,
+    }
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    logging.info("[%s] test %s", cfg.model.family, _fmt(test))
+    return summary
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+
+
+def load_trained(workdir: str, config: ml_collections.ConfigDict | None = None):
+    """Restores ``(cfg, model, state)`` from a training workdir (for sampling and evaluation)."""
+    if config is None:
+        with open(os.path.join(workdir, "config.json")) as f:
+            config = ml_collections.ConfigDict(json.load(f))
+    cfg = config_lib.validate(config)
+    image_shape = data.load_dataset(
+        cfg.data.name, "test", tfds_data_dir=cfg.data.tfds_data_dir
+    ).image_shape
+    model = build_model(cfg.model, image_shape)
+    t = cfg.train
+    tx = make_optimizer(t.optimizer, t.learning_rate, b1=t.b1, b2=t.b2, momentum=t.momentum)
+    ckpt = checkpoint.Checkpointer(workdir)
+    if ckpt.latest_step() is None:
+        raise FileNotFoundError(
+            f"no checkpoint in {ckpt.directory}; train first with experiments.train"
+        )
+    state = restore_or_create(cfg, ckpt, model, tx, image_shape)
+    ckpt.close()
+    return cfg, model, state
+
+
+__all__ = ["build_model", "build_train_step", "load_trained", "train_and_evaluate"]
