@@ -43,7 +43,7 @@ class Checkpointer:
         except (ValueError, KeyError) as e:
             raise ValueError(
                 f"checkpoint {step} in {self.directory} does not match the configured model "
-                f"(different architecture or family?): {e}"
+                f"(different architecture, family or optimizer?): {e}"
             ) from e
 
     def wait(self) -> None:

@@ -8,7 +8,9 @@ import os
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from absl import logging
 
 from gae_jax import checkpoint, data, models
@@ -115,12 +117,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     train_key, eval_key = jax.random.fold_in(root, 1), jax.random.fold_in(root, 2)
     train_step = jax.jit(build_train_step(cfg.model, model, tx), donate_argnums=0)
     eval_step = jax.jit(steps.make_eval_step(model, corruption=model_corruption(cfg.model)))
-    run_eval = lambda ds: steps.evaluate(eval_step, state, ds.images, t.eval_batch_size, eval_key)  # noqa: E731
+
+    def run_eval(state, ds):
+        return steps.evaluate(eval_step, state, ds.images, t.eval_batch_size, eval_key)
+
     eval_every = t.eval_every or order.steps_per_epoch
 
     writer = MetricWriter(workdir)
     if start_step == 0:
-        writer.write(0, "test", run_eval(test_ds))  # the untrained model, as a baseline
+        writer.write(0, "test", run_eval(state, test_ds))  # the untrained model, as a baseline
     logging.info(
         "Training %s (%s, z=%d) on %s: %d examples, %d steps/epoch, steps %d -> %d",
         cfg.model.family,
@@ -140,19 +145,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             batch = train_ds.images[order.indices(step)]
             state, metrics = train_step(state, batch, train_key)
             done = step + 1
-            if done % t.log_every == 0 or done == t.num_steps:
+            is_last = done == t.num_steps
+            log_now = done % t.log_every == 0 or is_last
+            save_now = done % t.checkpoint_every == 0 or is_last
+            if log_now or save_now:
                 metrics = {k: float(v) for k, v in metrics.items()}  # host sync
+                _check_finite(done, cfg.model.family, metrics, state, ckpt)
+            if log_now:
                 writer.write(done, "train", metrics)
                 progress.update(done, metrics)
-            if done % eval_every == 0 or done == t.num_steps:
-                val = run_eval(val_ds)
+            if done % eval_every == 0 or is_last:
+                val = run_eval(state, val_ds)
                 writer.write(done, "validation", val)
                 logging.info("[%s] step %d validation %s", cfg.model.family, done, _fmt(val))
-            if done % t.checkpoint_every == 0 or done == t.num_steps:
+            if save_now:
                 ckpt.save(done, state)
         jax.block_until_ready(state)
         train_time = time.perf_counter() - t0
-        test = run_eval(test_ds)
+        test = run_eval(state, test_ds)
         writer.write(int(state.step), "test", test)
     finally:
         ckpt.close()
@@ -172,6 +182,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         json.dump(summary, f, indent=2)
     logging.info("[%s] test %s", cfg.model.family, _fmt(test))
     return summary
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.array([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
+
+
+def _check_finite(step: int, family: str, metrics: dict, state, ckpt) -> None:
+    """Stops before a non-finite state can be checkpointed, so the latest checkpoint stays good."""
+    bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
+    if bad or not bool(_all_finite(state.params)):
+        what = f"loss metrics {bad}" if bad else "parameters"
+        raise FloatingPointError(
+            f"non-finite {what} at step {step} while training family {family!r}; the latest good "
+            f"checkpoint is step {ckpt.latest_step()} in {ckpt.directory}. Lower the learning "
+            "rate or check the data, then rerun to resume from it."
+        )
 
 
 def _fmt(metrics: dict[str, float]) -> str:

@@ -17,6 +17,12 @@ class TrainState(flax.struct.PyTreeNode):
     params: ArrayTree  # autoencoder parameters
     batch_stats: ArrayTree  # batch-norm population statistics ({} for MLPs)
     opt_state: optax.OptState  # optimiser state of the autoencoder parameters
+    # Adversarial families only (None otherwise, so the other families' checkpoints keep their
+    # layout): the discriminator's parameters and optimiser state, and the optimiser state of
+    # the prior-matching (generator) updates of params["encoder"].
+    disc_params: ArrayTree | None = None
+    disc_opt_state: optax.OptState | None = None
+    gen_opt_state: optax.OptState | None = None
 
 
 def create_train_state(

@@ -1,0 +1,113 @@
+"""Pure functions of a trained :class:`~gae_jax.models.Autoencoder` that the kernels are built from.
+
+Kernels never see a Flax module. They take three pure functions whose first (or second) argument
+is the model's variables ``{'params': ..., 'batch_stats': ...}``, so the variables stay explicit
+arguments of whatever the caller traces (no recompilation when weights change; ``jax.grad``
+with respect to them works) and tests can plug in analytic models instead:
+
+* ``decode_fn(variables, z: float32[chains, D]) -> float32[chains, *x_shape]``: the decoder
+  mean E[x|z] (``sigmoid(logits)`` for the Bernoulli decoders of this library);
+* ``encode_fn(keys: key[chains], variables, x) -> float32[chains, D]``: a draw from q(z|x),
+  one key per chain;
+* ``reconstruct_fn(variables, x) -> float32[chains, *x_shape]``: the deterministic reconstruction
+  ``E[x | z = mean of q(z|x)]`` used by pixel-space samplers.
+
+Batch norm at sampling time (``batch_stats_mode``):
+
+* ``'population'``: the stored running statistics (``train=False``); chains are independent.
+* ``'minibatch'`` (paper 000 Sec. 5): normalise with the statistics of the chains themselves
+  (``train=True``), which partially compensates for inputs far from the training data. The
+  chain axis is cut into consecutive tiles of ``bn_tile_size`` chains (chains ``[0, T)``,
+  ``[T, 2T)``, ...), each normalised by its own statistics, so a chain's result depends only on
+  its tile; ``bn_tile_size=None`` makes all chains of a call one batch. Updated statistics are
+  discarded, never written back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+
+from gae_jax.models import Autoencoder, Posterior
+from gae_jax.types import ArrayTree
+
+BATCH_STATS_MODES = ("population", "minibatch")
+
+DecodeFn = Callable[[ArrayTree, jax.Array], jax.Array]
+EncodeFn = Callable[[jax.Array, ArrayTree, jax.Array], jax.Array]
+ReconstructFn = Callable[[ArrayTree, jax.Array], jax.Array]
+
+
+class AutoencoderFns(NamedTuple):
+    """The pure functions of one autoencoder (see the module docstring for signatures)."""
+
+    decode: DecodeFn
+    encode: EncodeFn
+    reconstruct: ReconstructFn
+
+
+def sample_posterior(keys: jax.Array, posterior: Posterior) -> jax.Array:
+    """A reparameterised draw per chain from q(z|x): float32[chains, D]; the mean if deterministic."""
+    return jax.vmap(lambda key, mean, log_var: Posterior(mean, log_var).sample(key))(
+        keys, posterior.mean, posterior.log_var
+    )
+
+
+def autoencoder_fns(
+    model: Autoencoder,
+    *,
+    batch_stats_mode: str = "population",
+    bn_tile_size: int | None = None,
+) -> AutoencoderFns:
+    """Wraps ``model`` into :class:`AutoencoderFns` with the given batch-norm behaviour.
+
+    Args:
+      model: the autoencoder module (static; its variables are passed to each function).
+      batch_stats_mode: ``'population'`` or ``'minibatch'`` (see the module docstring).
+      bn_tile_size: in minibatch mode, the number of consecutive chains that share batch
+        statistics; it must divide the number of chains. None: all chains form one batch.
+    """
+    if batch_stats_mode not in BATCH_STATS_MODES:
+        raise ValueError(f"batch_stats_mode must be one of {BATCH_STATS_MODES}, got {batch_stats_mode!r}")
+    if bn_tile_size is not None and bn_tile_size < 1:
+        raise ValueError(f"bn_tile_size must be positive or None, got {bn_tile_size}")
+    minibatch = batch_stats_mode == "minibatch"
+
+    def apply(variables, x, method, **kwargs):
+        if not minibatch:
+            return model.apply(variables, x, train=False, method=method, **kwargs)
+
+        def apply_batch(x):
+            out, _ = model.apply(
+                variables, x, train=True, method=method, mutable=["batch_stats"], **kwargs
+            )
+            return out  # the updated statistics are dropped: sampling never changes the model
+
+        if bn_tile_size is None:
+            return apply_batch(x)
+        n = x.shape[0]
+        if n % bn_tile_size:
+            raise ValueError(f"bn_tile_size={bn_tile_size} does not divide the {n} chains")
+        tiles = x.reshape(n // bn_tile_size, bn_tile_size, *x.shape[1:])
+        out = jax.vmap(apply_batch)(tiles)
+        return jax.tree.map(lambda a: a.reshape(n, *a.shape[2:]), out)
+
+    def decode(variables, z):
+        return nn.sigmoid(apply(variables, z, Autoencoder.decode))
+
+    def encode(keys, variables, x):
+        return sample_posterior(keys, apply(variables, x, Autoencoder.encode))
+
+    def reconstruct(variables, x):
+        return nn.sigmoid(apply(variables, x, Autoencoder.__call__, sample=False).logits)
+
+    return AutoencoderFns(decode, encode, reconstruct)
+
+
+def model_variables(state) -> dict[str, ArrayTree]:
+    """``{'params', 'batch_stats'}`` of a :class:`~gae_jax.train.state.TrainState`."""
+    return {"params": state.params, "batch_stats": state.batch_stats}
+

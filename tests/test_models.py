@@ -1,0 +1,115 @@
+"""Shapes of every architecture at every image size, posteriors and batch-norm modes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gae_jax.models import build_autoencoder
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "dcgan"])
+@pytest.mark.parametrize("image_shape", [(28, 28, 1), (32, 32, 3), (64, 64, 3)])
+@pytest.mark.parametrize("posterior", ["deterministic", "gaussian"])
+def test_shapes(architecture, image_shape, posterior):
+    model = build_autoencoder(
+        architecture=architecture,
+        image_shape=image_shape,
+        latent_dim=6,
+        posterior=posterior,
+        encoder_hidden=(16, 8),
+        decoder_hidden=(8, 16),
+        conv_width=4,
+    )
+    x = jnp.zeros((3, *image_shape))
+    variables = jax.eval_shape(
+        lambda: model.init({"params": jax.random.key(0), "latent": jax.random.key(1)}, x)
+    )
+    assert ("batch_stats" in variables) == (architecture == "dcgan")
+    post = jax.eval_shape(lambda v: model.apply(v, x, method=model.encode), variables)
+    assert post.mean.shape == (3, 6)
+    assert (post.log_var is None) == (posterior == "deterministic")
+    logits = jax.eval_shape(
+        lambda v: model.apply(v, jnp.zeros((3, 6)), method=model.decode), variables
+    )
+    assert logits.shape == (3, *image_shape)
+
+
+def _dcgan(latent_dim=4):
+    model = build_autoencoder(
+        architecture="dcgan", image_shape=(28, 28, 1), latent_dim=latent_dim, conv_width=4
+    )
+    x = jax.random.uniform(jax.random.key(0), (8, 28, 28, 1))
+    return model, model.init(jax.random.key(1), x), x
+
+
+def test_batch_norm_train_mode_uses_minibatch_statistics():
+    model, variables, x = _dcgan()
+    z = jax.random.normal(jax.random.key(2), (8, 4)) * 5.0 + 3.0
+    pop = model.apply(variables, z, train=False, method=model.decode)
+    mb, updates = model.apply(
+        variables, z, train=True, method=model.decode, mutable=["batch_stats"]
+    )
+    assert not np.allclose(pop, mb)  # fresh population stats (0, 1) differ from the batch's
+    # Minibatch mode: each example's output depends on the rest of the batch ...
+    mb_half, _ = model.apply(
+        variables, z[:4], train=True, method=model.decode, mutable=["batch_stats"]
+    )
+    assert not np.allclose(mb[:4], mb_half)
+    # ... population mode does not.
+    np.testing.assert_allclose(
+        pop[:4], model.apply(variables, z[:4], train=False, method=model.decode), atol=1e-5
+    )
+    moved = jax.tree.map(
+        lambda a, b: np.abs(a - b).max(), updates["batch_stats"], variables["batch_stats"]
+    )
+    assert max(jax.tree.leaves(moved)) > 0  # the running averages were updated
+
+
+def test_gaussian_posterior_sample_is_reparameterised():
+    model = build_autoencoder(
+        architecture="mlp",
+        image_shape=(8, 8, 1),
+        latent_dim=3,
+        posterior="gaussian",
+        encoder_hidden=(16,),
+        decoder_hidden=(16,),
+    )
+    x = jax.random.uniform(jax.random.key(0), (4, 8, 8, 1))
+    variables = model.init({"params": jax.random.key(1), "latent": jax.random.key(2)}, x)
+    post = model.apply(variables, x, method=model.encode)
+    draws = jax.vmap(post.sample)(jax.random.split(jax.random.key(3), 4000))  # [4000, 4, 3]
+    np.testing.assert_allclose(
+        draws.mean(0), post.mean, atol=4 * np.exp(0.5 * post.log_var).max() / 60
+    )
+    np.testing.assert_allclose(draws.var(0), np.exp(post.log_var), rtol=0.1)
+    out = model.apply(variables, x, sample=False)
+    np.testing.assert_allclose(out.z, post.mean, atol=1e-6)
+
+
+def test_builder_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="dcgan needs square images of size"):
+        build_autoencoder(architecture="dcgan", image_shape=(8, 8, 1), latent_dim=2)
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        build_autoencoder(architecture="resnet", image_shape=(8, 8, 1), latent_dim=2)
+    with pytest.raises(ValueError, match="posterior must be one of"):
+        build_autoencoder(architecture="mlp", image_shape=(8, 8, 1), latent_dim=2, posterior="x")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        m = build_autoencoder(
+            architecture="mlp", image_shape=(8, 8, 1), latent_dim=2, activation="gelu"
+        )
+        m.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+
+
+@pytest.mark.parametrize(
+    "activation, fn", [("tanh", np.tanh), ("relu", lambda h: np.maximum(h, 0))]
+)
+def test_mlp_encoder_matches_hand_computation(activation, fn):
+    from gae_jax.models import MLPEncoder
+
+    enc = MLPEncoder(hidden=(5,), out_dim=2, activation=activation)
+    x = jax.random.normal(jax.random.key(0), (3, 2, 2, 1))
+    p = enc.init(jax.random.key(1), x)["params"]
+    h = fn(np.asarray(x).reshape(3, 4) @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
+    expected = h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"]
+    np.testing.assert_allclose(enc.apply({"params": p}, x), expected, rtol=1e-5, atol=1e-6)
