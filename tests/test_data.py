@@ -13,7 +13,7 @@ from gae_jax import data
 def _check_split(ds, shape, n):
     assert ds.images.shape == (n, *shape)
     assert ds.images.dtype == np.float32
-    assert 0.0 <= ds.images.min() and ds.images.max() <= 1.0
+    assert ds.images.min() >= 0.0 and ds.images.max() <= 1.0
     assert ds.labels.shape == (n,) and ds.labels.dtype == np.int32
 
 
@@ -145,7 +145,7 @@ def test_tfds_loaders_with_mock_data(name, shape, labelled):
             ds = data.load_dataset(f"tfds:{name}", split)
             assert ds.images.shape == (6, *shape)
             assert ds.images.dtype == np.float32
-            assert 0.0 <= ds.images.min() and ds.images.max() <= 1.0
+            assert ds.images.min() >= 0.0 and ds.images.max() <= 1.0
             assert (ds.labels is not None) == labelled
     if name == "binarized_mnist":
         assert set(np.unique(ds.images)) <= {0.0, 1.0}

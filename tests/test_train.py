@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from configs import base
-from gae_jax import checkpoint, config as config_lib
+from gae_jax import checkpoint
+from gae_jax import config as config_lib
 from gae_jax.train import build_model, create_train_state, make_optimizer, train_and_evaluate
 from gae_jax.train.writer import read_metrics
 
@@ -108,9 +109,7 @@ def test_resume_refuses_a_different_model(tmp_path):
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     train_and_evaluate(tiny_config("ae", num_steps=20, checkpoint_every=10), str(tmp_path))
     # Resume with a learning rate that blows the parameters up within a few steps.
-    config = tiny_config(
-        "ae", num_steps=200, learning_rate=1e30, log_every=10, checkpoint_every=10
-    )
+    config = tiny_config("ae", num_steps=200, learning_rate=1e30, log_every=10, checkpoint_every=10)
     with pytest.raises(
         FloatingPointError, match="non-finite .* at step 30 .* family 'ae'.* step 20"
     ):

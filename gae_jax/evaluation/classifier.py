@@ -81,7 +81,7 @@ def train_classifier(
     Returns:
       The trained parameters and the per-step losses.
     """
-    if jnp.issubdtype(y.dtype, jnp.integer):
+    if jnp.issubdtype(y.dtype, jnp.integer) and y.ndim == 1:
         targets = jax.nn.one_hot(y, model.num_classes)
     elif y.ndim == 2 and y.shape[1] == model.num_classes:
         targets = y.astype(jnp.float32)
@@ -161,8 +161,9 @@ def synthetic_data_protocol(
     """Paper 002 §IV: how good are synthetic samples as training data for a classifier?
 
     1. A ground-truth classifier is trained on the real training data.
-    2. It labels the synthetic samples with soft labels (its softmax probabilities; paper 002's
-       "logit/distillation").
+    2. It labels the synthetic samples with soft labels: its softmax probabilities (paper 002's
+       "logit/distillation"; the paper fits them with a binary cross-entropy on the logits, we
+       use the usual softmax cross-entropy against the probabilities).
     3. For every count n, a fresh classifier of the same architecture is trained only on the
        first n synthetic (X, Y) pairs and scored on the real test set.
     4. Lower bound: the same with n inputs drawn from N(0, I) and labelled by the ground truth.

@@ -10,14 +10,14 @@
   predicts, per step: the fraction in each class and how many classes are visited (mode
   dropping in paper 001 App. E-D shows up as classes leaving).
 * :func:`encoding_histogram_figure` -- per-dimension histograms of encodings against prior
-  samples (paper 001 §VI, Fig. 2: how well q(z) matches the prior).
+  samples (paper 001 Fig. 2: how well q(z) matches the prior).
 
 These run on the host (numpy / scipy) since they summarise finished chains.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -169,45 +169,47 @@ def class_occupancy(predicted_classes: jax.Array, num_classes: int) -> ClassOccu
 
 
 def encoding_histogram_figure(
-    encodings,
-    prior_samples,
+    sets: Mapping[str, np.ndarray],
     *,
     dims: Sequence[int] | None = None,
-    bins: int = 50,
+    bins: int | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Histograms of encodings against prior samples, one panel per latent dimension.
+    """Overlaid density histograms of latent codes, one panel per latent dimension.
+
+    Paper 001's Fig. 2 shows encodings of data (and of corrupted data) against prior samples;
+    ``gae_jax.train.latent`` draws the same picture at the end of training, with the same
+    conventions (step histograms on the pooled 0.5-99.5 percentile range, which keeps a few
+    outlying codes from squashing the rest).
 
     Args:
-      encodings: float[N, D], e.g. ``encode_dataset`` of the test set.
-      prior_samples: float[M, D] draws from the prior.
-      dims: which latent dimensions to show; the first min(D, 8) by default.
-      bins: histogram bins, shared by both sets in each panel.
+      sets: label -> float[N_i, D] codes, e.g. ``{"encoded data": encode_dataset(...),
+        "prior": prior.sample(key, n)}``; drawn in this order.
+      dims: latent dimensions to show; the first min(D, 4) by default.
+      bins: bins per panel, shared by all sets; about sqrt(N) of the first set by default.
       title: optional figure title.
 
     Returns:
-      A ``matplotlib.figure.Figure`` (no pyplot state; save with ``fig.savefig(path)``).
+      A ``matplotlib.figure.Figure`` on the Agg canvas (no pyplot state; save it with
+      ``fig.savefig(path)``).
     """
-    encodings, prior_samples = np.asarray(encodings), np.asarray(prior_samples)
-    if encodings.ndim != 2 or prior_samples.ndim != 2:
-        raise ValueError(
-            f"need encodings [N, D] and prior samples [M, D], got {encodings.shape} and "
-            f"{prior_samples.shape}"
-        )
-    if encodings.shape[1] != prior_samples.shape[1]:
-        raise ValueError(
-            f"encodings have {encodings.shape[1]} dims, prior samples {prior_samples.shape[1]}"
-        )
-    dims = list(range(min(encodings.shape[1], 8))) if dims is None else list(dims)
-    fig = Figure(figsize=(2.5 * len(dims), 2.5), layout="constrained")
+    sets = {label: np.asarray(z) for label, z in sets.items()}
+    widths = {z.shape[1] if z.ndim == 2 else None for z in sets.values()}
+    if not sets or len(widths) != 1 or None in widths:
+        shapes = {label: z.shape for label, z in sets.items()}
+        raise ValueError(f"need one or more code sets [N_i, D] with the same D, got {shapes}")
+    first = next(iter(sets.values()))
+    dims = list(range(min(first.shape[1], 4))) if dims is None else list(dims)
+    if bins is None:
+        bins = int(np.clip(np.sqrt(first.shape[0]), 10, 60))
+    fig = Figure(figsize=(3.2 * len(dims), 3.0), layout="constrained")
     axes = fig.subplots(1, len(dims), squeeze=False)[0]
     for ax, d in zip(axes, dims, strict=True):
-        both = np.concatenate([encodings[:, d], prior_samples[:, d]])
-        edges = np.linspace(both.min(), both.max(), bins + 1)
-        ax.hist(prior_samples[:, d], edges, density=True, color="0.7", label="prior")
-        ax.hist(encodings[:, d], edges, density=True, histtype="step", color="C0", label="q(z)")
+        pooled = np.concatenate([z[:, d] for z in sets.values()])
+        edges = np.linspace(*np.percentile(pooled, [0.5, 99.5]), bins + 1)
+        for label, z in sets.items():
+            ax.hist(z[:, d], bins=edges, density=True, histtype="step", lw=1.5, label=label)
         ax.set_title(f"z[{d}]")
-        ax.set_yticks([])
     axes[0].legend(fontsize="small")
     if title:
         fig.suptitle(title)

@@ -7,7 +7,7 @@ For Gaussians fitted to two feature sets,
 Only the trace of the matrix square root is needed, and (S_a S_b)^{1/2} is similar to the
 symmetric positive semi-definite C = S_a^{1/2} S_b S_a^{1/2}, so tr((S_a S_b)^{1/2}) is the sum
 of square roots of C's eigenvalues. We compute it with two symmetric eigendecompositions
-(``numpy.linalg.eigh``) in float64, clipping round-off negatives to zero. Unlike
+(``numpy.linalg.eigh``) in float64, zeroing eigenvalues below the usual rank tolerance. Unlike
 ``scipy.linalg.sqrtm`` of the non-symmetric S_a S_b, this never returns complex values and does
 not need an epsilon added to singular covariances (common when features outnumber samples).
 """
@@ -19,9 +19,16 @@ import numpy as np
 from gae_jax.evaluation.classifier import MLPClassifier, penultimate_features
 
 
+def _clip_spectrum(eigvals: np.ndarray) -> np.ndarray:
+    """Zeroes eigenvalues below numpy's matrix-rank tolerance: round-off of size 1e-16 in a
+    singular covariance would otherwise add sqrt(1e-16) = 1e-8 per null direction."""
+    tol = eigvals.max(initial=0.0) * eigvals.size * np.finfo(np.float64).eps
+    return np.where(eigvals > tol, eigvals, 0.0)
+
+
 def _psd_sqrt(cov: np.ndarray) -> np.ndarray:
     eigvals, eigvecs = np.linalg.eigh(cov)
-    return (eigvecs * np.sqrt(np.clip(eigvals, 0.0, None))) @ eigvecs.T
+    return (eigvecs * np.sqrt(_clip_spectrum(eigvals))) @ eigvecs.T
 
 
 def frechet_distance_gaussians(mean_a, cov_a, mean_b, cov_b) -> float:
@@ -41,7 +48,7 @@ def frechet_distance_gaussians(mean_a, cov_a, mean_b, cov_b) -> float:
     sqrt_a = _psd_sqrt(cov_a)
     inner = sqrt_a @ cov_b @ sqrt_a
     inner = 0.5 * (inner + inner.T)  # exact symmetry for eigh
-    trace_sqrt = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(inner), 0.0, None)))
+    trace_sqrt = np.sum(np.sqrt(_clip_spectrum(np.linalg.eigvalsh(inner))))
     mean_term = np.sum(np.square(mean_a - mean_b))
     return float(mean_term + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt)
 
