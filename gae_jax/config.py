@@ -11,13 +11,19 @@ from typing import Any
 
 import ml_collections
 
-from gae_jax import corruption, losses, models
+from gae_jax import corruption, losses, models, priors
 
-# Families of issue 2; later families register their own step factories in gae_jax.train.steps.
-FAMILIES = ("ae", "dae", "vae", "dvae")
+# Each family's step factory is chosen in gae_jax.train.loop.build_train_step.
+FAMILIES = ("ae", "dae", "vae", "dvae", "aae", "daae", "idaae", "gae")
 VARIATIONAL_FAMILIES = ("vae", "dvae")
-DENOISING_FAMILIES = ("dae", "dvae")
+DENOISING_FAMILIES = ("dae", "dvae", "daae", "idaae")
+ADVERSARIAL_FAMILIES = ("aae", "daae", "idaae")
+# Families whose encoder is a diagonal Gaussian q(z|x); the others' is deterministic.
+GAUSSIAN_ENCODER_FAMILIES = ("vae", "dvae", "gae")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+SAMPLER_KERNELS = ("latent", "reinjection", "ascent")
+BATCH_STATS_MODES = ("population", "minibatch")
+ASCENT_INITS = ("uniform", "prior")
 
 
 class ConfigError(ValueError):
@@ -43,10 +49,19 @@ class ModelConfig:
     kl_weight: float = 1.0
     corruption: str = "gaussian"
     corruption_level: float = 0.5
+    prior: str = "normal"
+    gmm_components: int = 10
+    gmm_radius: float = 4.0
+    gmm_std: float = 0.5
+    disc_hidden: tuple[int, ...] = (1000, 1000)
+    disc_dropout: float = 0.2
+    integration_samples: int = 5  # M of idaae
+    gae_lambda1: float = 0.1
+    gae_lambda2: float = 0.1
 
     @property
     def posterior(self) -> str:
-        return "gaussian" if self.family in VARIATIONAL_FAMILIES else "deterministic"
+        return "gaussian" if self.family in GAUSSIAN_ENCODER_FAMILIES else "deterministic"
 
     @property
     def is_denoising(self) -> bool:
@@ -67,6 +82,36 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     eval_batch_size: int = 500
+    disc_learning_rate: float | None = None  # adversarial families; None: learning_rate
+    gen_learning_rate: float | None = None  # adversarial families; None: learning_rate
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerConfig:
+    """``experiments.sample``: which chains to run on a trained model and what to save."""
+
+    seed: int = 0
+    kernels: tuple[str, ...] = SAMPLER_KERNELS
+    num_chains: int = 4096  # latent and ascent chains started from prior / noise draws
+    num_steps: int = 10
+    record_steps: tuple[int, ...] = (0, 1, 5, 10)  # saved as grids and arrays; 0 = start
+    batch_stats_mode: str = "minibatch"  # paper 000 samples with minibatch statistics
+    bn_tile_size: int = 0  # minibatch mode: chains per batch-norm batch; 0 = all chains of a run
+    bernoulli_decode: bool = False  # latent chain: x ~ Bernoulli(E[x|z]) instead of the mean
+    corruption: str = "model"  # latent chain: "model" (training corruption) or a kind
+    corruption_level: float = 0.5  # when corruption is a kind
+    num_devices: int = 0  # devices along the "chains" mesh axis; 0 = all
+    grid_size: int = 64  # chains shown per PNG grid
+    slerp_pairs: int = 4  # interpolations between 2 * slerp_pairs test images
+    slerp_points: int = 10
+    slerp_steps: int = 5  # latent-chain steps applied to the interpolated codes
+    reinjection_chains: int = 100
+    reinjection_step_size: float = 0.1  # lambda; noise std sqrt(lambda)
+    reinjection_restart_every: int = 10  # R; 0 = never restart
+    reinjection_burn_in_restarts: int = 2
+    reinjection_num_samples: int = 2000  # kept samples to produce
+    ascent_noise: float = 0.5  # std of Gaussian noise added before each reconstruction; 0 = none
+    ascent_init: str = "uniform"  # "uniform" x_0 ~ U(0, 1) (eq. 10) or "prior": x_0 = d(z) (eq. 11)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +120,7 @@ class ExperimentConfig:
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
+    sampler: SamplerConfig = SamplerConfig()
 
 
 def _section(cls, values: dict[str, Any], where: str):
@@ -112,6 +158,8 @@ def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
     data = _section(DataConfig, raw["data"], "data")
     model = _section(ModelConfig, raw["model"], "model")
     train = _section(TrainConfig, raw["train"], "train")
+    # Optional, so configs and workdirs written before samplers existed still validate.
+    sampler = _section(SamplerConfig, raw.get("sampler", {}), "sampler")
 
     _check(isinstance(raw["seed"], int), f"config.seed must be an integer, got {raw['seed']!r}")
     _check(
@@ -144,6 +192,7 @@ def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
         f"family {model.family!r} is denoising but config.model.corruption={model.corruption!r} "
         f"at level {model.corruption_level}; set a corruption with a positive level",
     )
+    _validate_prior_and_adversary(model)
     for name in ("num_steps", "batch_size", "log_every", "checkpoint_every", "eval_batch_size"):
         value = getattr(train, name)
         _check(value > 0, f"config.train.{name}={value} must be positive")
@@ -157,4 +206,123 @@ def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
     for name in ("b1", "b2", "momentum"):
         value = getattr(train, name)
         _check(0 <= value < 1, f"config.train.{name}={value} must be in [0, 1)")
-    return ExperimentConfig(raw["seed"], data, model, train)
+    for name in ("disc_learning_rate", "gen_learning_rate"):
+        value = getattr(train, name)
+        _check(
+            value is None or (isinstance(value, int | float) and value > 0),
+            f"config.train.{name}={value!r} must be > 0, or None to use learning_rate",
+        )
+    _validate_sampler(sampler)
+    return ExperimentConfig(raw["seed"], data, model, train, sampler)
+
+
+def _validate_prior_and_adversary(model: ModelConfig) -> None:
+    family, prior = model.family, model.prior
+    _check(prior in priors.PRIORS, f"config.model.prior={prior!r}; valid: {priors.PRIORS}")
+    if prior == "gmm_ring":
+        _check(
+            model.latent_dim == 2,
+            f"config.model.prior='gmm_ring' is 2-D but config.model.latent_dim="
+            f"{model.latent_dim}; valid: latent_dim=2",
+        )
+        _check(
+            model.gmm_components >= 1,
+            f"config.model.gmm_components={model.gmm_components} must be >= 1",
+        )
+        _check(model.gmm_radius >= 0, f"config.model.gmm_radius={model.gmm_radius} must be >= 0")
+        _check(model.gmm_std > 0, f"config.model.gmm_std={model.gmm_std} must be > 0")
+    # The GAE's prior is by definition its aggregated posterior; an adversary needs a fixed
+    # target it can sample before training; the VAE's KL term is analytic only for N(0, I).
+    if family == "gae":
+        _check(
+            prior == "aggregate",
+            f"config.model.prior={prior!r} for family 'gae'; valid: 'aggregate'",
+        )
+    elif family in VARIATIONAL_FAMILIES:
+        _check(
+            prior == "normal",
+            f"config.model.prior={prior!r} for family {family!r}; valid: 'normal'",
+        )
+    else:
+        _check(
+            prior != "aggregate",
+            f"config.model.prior='aggregate' is the GAE's prior; for family {family!r} valid: "
+            "'normal', 'gmm_ring'",
+        )
+    _check(
+        all(h > 0 for h in model.disc_hidden),
+        f"config.model.disc_hidden={model.disc_hidden}; sizes must be positive",
+    )
+    _check(
+        0 <= model.disc_dropout < 1,
+        f"config.model.disc_dropout={model.disc_dropout} must be in [0, 1)",
+    )
+    _check(
+        model.integration_samples >= 1,
+        f"config.model.integration_samples={model.integration_samples} (M) must be >= 1",
+    )
+    for name in ("gae_lambda1", "gae_lambda2"):
+        value = getattr(model, name)
+        _check(value >= 0, f"config.model.{name}={value} must be >= 0")
+
+
+def _validate_sampler(s: SamplerConfig) -> None:
+    _check(
+        len(s.kernels) > 0 and set(s.kernels) <= set(SAMPLER_KERNELS),
+        f"config.sampler.kernels={s.kernels}; choose one or more of {SAMPLER_KERNELS}",
+    )
+    for name in (
+        "num_chains",
+        "num_steps",
+        "grid_size",
+        "slerp_pairs",
+        "reinjection_chains",
+        "reinjection_num_samples",
+    ):
+        value = getattr(s, name)
+        _check(value > 0, f"config.sampler.{name}={value} must be positive")
+    for name in (
+        "bn_tile_size",
+        "num_devices",
+        "slerp_steps",
+        "reinjection_step_size",
+        "reinjection_restart_every",
+        "reinjection_burn_in_restarts",
+        "ascent_noise",
+    ):
+        value = getattr(s, name)
+        _check(value >= 0, f"config.sampler.{name}={value} must be >= 0")
+    _check(
+        list(s.record_steps) == sorted(set(s.record_steps))
+        and all(0 <= t <= s.num_steps for t in s.record_steps),
+        f"config.sampler.record_steps={s.record_steps} must be increasing and within "
+        f"[0, num_steps={s.num_steps}]",
+    )
+    _check(
+        s.batch_stats_mode in BATCH_STATS_MODES,
+        f"config.sampler.batch_stats_mode={s.batch_stats_mode!r}; valid: {BATCH_STATS_MODES}",
+    )
+    _check(s.slerp_points >= 2, f"config.sampler.slerp_points={s.slerp_points} must be >= 2")
+    if s.bn_tile_size:
+        runs = {
+            "num_chains": s.num_chains,
+            "slerp_pairs * slerp_points": s.slerp_pairs * s.slerp_points,
+            "reinjection_chains": s.reinjection_chains,
+        }
+        for name, n in runs.items():
+            _check(
+                n % s.bn_tile_size == 0 or n < s.bn_tile_size,
+                f"config.sampler.bn_tile_size={s.bn_tile_size} must divide {name}={n} (or "
+                "exceed it), or be 0 to normalise all chains of a run together",
+            )
+    if s.corruption != "model":
+        try:
+            corruption.make_corruption(s.corruption, s.corruption_level)
+        except ValueError as e:
+            raise ConfigError(
+                f"config.sampler.corruption: {e}; or 'model' for the training corruption"
+            ) from e
+    _check(
+        s.ascent_init in ASCENT_INITS,
+        f"config.sampler.ascent_init={s.ascent_init!r}; valid: {ASCENT_INITS}",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gae_jax.models.autoencoder import POSTERIORS, Autoencoder, Posterior, Reconstruction
 from gae_jax.models.conv import SUPPORTED_SIZES, DCGANDecoder, DCGANEncoder
+from gae_jax.models.discriminator import Discriminator
 from gae_jax.models.mlp import MLPDecoder, MLPEncoder
 
 ARCHITECTURES = ("mlp", "dcgan")
@@ -49,6 +50,7 @@ __all__ = [
     "Autoencoder",
     "DCGANDecoder",
     "DCGANEncoder",
+    "Discriminator",
     "MLPDecoder",
     "MLPEncoder",
     "POSTERIORS",

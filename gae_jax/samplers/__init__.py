@@ -31,7 +31,7 @@ from gae_jax.samplers.autoencoder import (
     model_variables,
     sample_posterior,
 )
-from gae_jax.samplers.base import Kernel, chain_keys, num_chains, record_schedule, sample_chains
+from gae_jax.samplers.base import Kernel, chain_keys, record_schedule, sample_chains
 from gae_jax.samplers.latent import denoising_latent_chain, latent_chain
 from gae_jax.samplers.reinjection import (
     kept_dataset,
@@ -55,7 +55,6 @@ __all__ = [
     "latent",
     "latent_chain",
     "model_variables",
-    "num_chains",
     "record_schedule",
     "reinjection",
     "reinjection_chain",

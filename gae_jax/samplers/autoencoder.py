@@ -19,7 +19,9 @@ Batch norm at sampling time (``batch_stats_mode``):
   (``train=True``), which partially compensates for inputs far from the training data. The
   chain axis is cut into consecutive tiles of ``bn_tile_size`` chains (chains ``[0, T)``,
   ``[T, 2T)``, ...), each normalised by its own statistics, so a chain's result depends only on
-  its tile; ``bn_tile_size=None`` makes all chains of a call one batch. Updated statistics are
+  its tile; ``bn_tile_size=None`` (or a tile larger than the batch) makes all chains of a call
+  one batch. With the chain axis sharded across devices, a batch spanning several devices gets
+  its statistics by a cross-device reduction that XLA inserts. Updated statistics are
   discarded, never written back.
 """
 
@@ -68,10 +70,13 @@ def autoencoder_fns(
       model: the autoencoder module (static; its variables are passed to each function).
       batch_stats_mode: ``'population'`` or ``'minibatch'`` (see the module docstring).
       bn_tile_size: in minibatch mode, the number of consecutive chains that share batch
-        statistics; it must divide the number of chains. None: all chains form one batch.
+        statistics; it must divide the number of chains, or exceed it (one batch). None: all
+        chains form one batch.
     """
     if batch_stats_mode not in BATCH_STATS_MODES:
-        raise ValueError(f"batch_stats_mode must be one of {BATCH_STATS_MODES}, got {batch_stats_mode!r}")
+        raise ValueError(
+            f"batch_stats_mode must be one of {BATCH_STATS_MODES}, got {batch_stats_mode!r}"
+        )
     if bn_tile_size is not None and bn_tile_size < 1:
         raise ValueError(f"bn_tile_size must be positive or None, got {bn_tile_size}")
     minibatch = batch_stats_mode == "minibatch"
@@ -86,9 +91,9 @@ def autoencoder_fns(
             )
             return out  # the updated statistics are dropped: sampling never changes the model
 
-        if bn_tile_size is None:
-            return apply_batch(x)
         n = x.shape[0]
+        if bn_tile_size is None or n <= bn_tile_size:
+            return apply_batch(x)
         if n % bn_tile_size:
             raise ValueError(f"bn_tile_size={bn_tile_size} does not divide the {n} chains")
         tiles = x.reshape(n // bn_tile_size, bn_tile_size, *x.shape[1:])
@@ -110,4 +115,3 @@ def autoencoder_fns(
 def model_variables(state) -> dict[str, ArrayTree]:
     """``{'params', 'batch_stats'}`` of a :class:`~gae_jax.train.state.TrainState`."""
     return {"params": state.params, "batch_stats": state.batch_stats}
-

@@ -53,14 +53,6 @@ def chain_keys(rng_key: PRNGKey, num_chains: int) -> jax.Array:
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(rng_key, jnp.arange(num_chains))
 
 
-def num_chains(state: State) -> int:
-    """The size of the leading (chain) axis shared by every leaf of ``state``."""
-    sizes = {leaf.shape[0] for leaf in jax.tree.leaves(state)}
-    if len(sizes) != 1:
-        raise ValueError(f"state leaves disagree on the number of chains: {sorted(sizes)}")
-    return sizes.pop()
-
-
 def record_schedule(
     num_steps: int,
     *,
@@ -74,7 +66,9 @@ def record_schedule(
     or exactly ``record_steps``.
     """
     if num_steps < 0 or burn_in < 0 or thin < 1:
-        raise ValueError(f"need num_steps >= 0, burn_in >= 0, thin >= 1; got {num_steps}, {burn_in}, {thin}")
+        raise ValueError(
+            f"need num_steps >= 0, burn_in >= 0, thin >= 1; got {num_steps}, {burn_in}, {thin}"
+        )
     if record_steps is None:
         return tuple(range(burn_in + thin, num_steps + 1, thin))
     if burn_in or thin != 1:
@@ -132,9 +126,7 @@ def sample_chains(
     slots[list(steps)] = np.arange(num_records, dtype=np.int32)
     record_spec = jax.eval_shape(lambda s: transform(*kernel.step(rng_key, s)), state)
     zeros = lambda: jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), record_spec)
-    buffer = jax.tree.map(
-        lambda a: jnp.zeros((num_records + 1, *a.shape), a.dtype), record_spec
-    )
+    buffer = jax.tree.map(lambda a: jnp.zeros((num_records + 1, *a.shape), a.dtype), record_spec)
 
     def body(carry, xs):
         state, buffer = carry

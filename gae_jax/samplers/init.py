@@ -28,7 +28,11 @@ def normal_noise(rng_key: PRNGKey, num_chains: int, shape: Sequence[int]) -> jax
 
 
 def uniform_noise(
-    rng_key: PRNGKey, num_chains: int, shape: Sequence[int], minval: float = 0.0, maxval: float = 1.0
+    rng_key: PRNGKey,
+    num_chains: int,
+    shape: Sequence[int],
+    minval: float = 0.0,
+    maxval: float = 1.0,
 ) -> jax.Array:
     """U(minval, maxval) draws: float32[num_chains, *shape] (paper 003's x_0 ~ U(0, 1))."""
     return jax.vmap(lambda k: jax.random.uniform(k, tuple(shape), minval=minval, maxval=maxval))(
@@ -78,13 +82,13 @@ def slerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
       float32[T, D].
     """
     cos = jnp.dot(z0, z1) / (jnp.linalg.norm(z0) * jnp.linalg.norm(z1))
-    omega = jnp.arccos(jnp.clip(cos, -1.0, 1.0))
+    parallel = jnp.abs(cos) > 1.0 - 1e-6
+    # Feeding arccos a harmless value on the fallback branch keeps gradients finite there.
+    omega = jnp.arccos(jnp.where(parallel, 0.0, cos))
     sin = jnp.sin(omega)
-    parallel = sin < 1e-6
-    safe_sin = jnp.where(parallel, 1.0, sin)  # keeps gradients finite on the fallback branch
     t = jnp.asarray(t, z0.dtype)[:, None]
-    w0 = jnp.where(parallel, 1.0 - t, jnp.sin((1.0 - t) * omega) / safe_sin)
-    w1 = jnp.where(parallel, t, jnp.sin(t * omega) / safe_sin)
+    w0 = jnp.where(parallel, 1.0 - t, jnp.sin((1.0 - t) * omega) / sin)
+    w1 = jnp.where(parallel, t, jnp.sin(t * omega) / sin)
     return w0 * z0 + w1 * z1
 
 

@@ -64,7 +64,7 @@ def init_adversary(
 
 
 def corrupt_copies(
-    corruption: corruption_lib.Corruption, rng_key: jax.Array, x: jax.Array, num: int
+    rng_key: jax.Array, corruption: corruption_lib.Corruption, x: jax.Array, num: int
 ) -> jax.Array:
     """``num`` independent corruptions of a batch: float32[B, ...] -> float32[num, B, ...]."""
     return jax.vmap(corruption, in_axes=(0, None))(jax.random.split(rng_key, num), x)
@@ -98,7 +98,7 @@ def make_fake_codes(
         return posterior.mean, updates.get("batch_stats", {})
 
     def fake_codes(params, batch_stats, x, rng_key, train=True):
-        x_tilde = corrupt_copies(corruption, rng_key, x, num_samples)  # [M, B, H, W, C]
+        x_tilde = corrupt_copies(rng_key, corruption, x, num_samples)  # [M, B, H, W, C]
         encode_one = functools.partial(encode, params, batch_stats, train=train)
         codes, stats = jax.vmap(encode_one)(x_tilde)  # [M, B, D]
         if train and stats:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -13,10 +14,10 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from gae_jax import checkpoint, data, models
+from gae_jax import checkpoint, data, models, priors
 from gae_jax import config as config_lib
 from gae_jax import corruption as corruption_lib
-from gae_jax.train import steps
+from gae_jax.train import adversarial, latent, steps
 from gae_jax.train.state import TrainState, create_train_state, make_optimizer
 from gae_jax.train.writer import MetricWriter, Progress
 
@@ -41,8 +42,57 @@ def model_corruption(model_cfg: config_lib.ModelConfig) -> corruption_lib.Corrup
     return corruption_lib.make_corruption(model_cfg.corruption, model_cfg.corruption_level)
 
 
-def build_train_step(model_cfg: config_lib.ModelConfig, model, tx) -> steps.StepFn:
-    """The family's training step (unjitted)."""
+def build_prior(
+    model_cfg: config_lib.ModelConfig, *, model=None, state=None, images=None, batch_size=500
+) -> priors.Prior:
+    """The configured prior p(z).
+
+    For ``aggregate`` (the GAE's) it is the aggregated posterior of the trained ``model`` with
+    ``state``'s variables over ``images`` (float32[n, H, W, C], the training set): sampling it
+    picks a training point y and draws z ~ q(z|y) (paper 004); decode z to generate.
+    """
+    m = model_cfg
+    if m.prior == "aggregate":
+        if model is None or state is None or images is None:
+            raise ValueError("the 'aggregate' prior needs the trained model, state and images")
+        variables = {"params": state.params, "batch_stats": state.batch_stats}
+        encode_fn = functools.partial(model.apply, variables, method=model.encode)
+        return priors.aggregate_posterior(encode_fn, images, batch_size)
+    params = {}
+    if m.prior == "gmm_ring":
+        params = dict(num_components=m.gmm_components, radius=m.gmm_radius, std=m.gmm_std)
+    return priors.make_prior(m.prior, m.latent_dim, **params)
+
+
+def build_adversary(cfg: config_lib.ExperimentConfig) -> adversarial.Adversary | None:
+    """Discriminator, prior and optimisers of an adversarial family; None for the others."""
+    m, t = cfg.model, cfg.train
+    if m.family not in config_lib.ADVERSARIAL_FAMILIES:
+        return None
+    optimizer = functools.partial(
+        make_optimizer, t.optimizer, b1=t.b1, b2=t.b2, momentum=t.momentum
+    )
+    return adversarial.Adversary(
+        discriminator=models.Discriminator(m.disc_hidden, m.disc_dropout),
+        prior=build_prior(m),
+        disc_tx=optimizer(float(t.disc_learning_rate or t.learning_rate)),
+        gen_tx=optimizer(float(t.gen_learning_rate or t.learning_rate)),
+    )
+
+
+def _integration_samples(model_cfg: config_lib.ModelConfig) -> int:
+    """M encodings per fake code: the configured M for idaae, one for aae and daae."""
+    return model_cfg.integration_samples if model_cfg.family == "idaae" else 1
+
+
+def build_train_step(
+    model_cfg: config_lib.ModelConfig,
+    model,
+    tx,
+    adversary: adversarial.Adversary | None = None,
+) -> steps.StepFn:
+    """The family's training step (unjitted); adversarial families need ``adversary``
+    (:func:`build_adversary`)."""
     kwargs = dict(
         reconstruction_loss=model_cfg.reconstruction_loss, corruption=model_corruption(model_cfg)
     )
@@ -50,7 +100,59 @@ def build_train_step(model_cfg: config_lib.ModelConfig, model, tx) -> steps.Step
         return steps.make_ae_step(model, tx, **kwargs)
     if model_cfg.family in ("vae", "dvae"):
         return steps.make_vae_step(model, tx, kl_weight=model_cfg.kl_weight, **kwargs)
+    if model_cfg.family in config_lib.ADVERSARIAL_FAMILIES:
+        if adversary is None:
+            raise ValueError(f"family {model_cfg.family!r} needs an adversary (build_adversary)")
+        return adversarial.make_adversarial_step(
+            model, tx, adversary, integration_samples=_integration_samples(model_cfg), **kwargs
+        )
+    if model_cfg.family == "gae":
+        return steps.make_gae_step(
+            model,
+            tx,
+            reconstruction_loss=model_cfg.reconstruction_loss,
+            lambda1=model_cfg.gae_lambda1,
+            lambda2=model_cfg.gae_lambda2,
+        )
     raise ValueError(f"no training step for family {model_cfg.family!r}")
+
+
+def build_latent_eval(cfg: config_lib.ExperimentConfig, model, adversary, train_images):
+    """For families with a prior to match (adversarial, gae): ``evaluate(state, images) ->
+    (Latents, prior)`` (see :mod:`gae_jax.train.latent`); None for the others.
+
+    The GAE's prior is the aggregated posterior of ``train_images`` under the current state.
+    """
+    m = cfg.model
+    if adversary is None and m.family != "gae":
+        return None
+    if adversary is None:
+        latent_step = jax.jit(latent.make_latent_step(model))
+        aggregate = jax.jit(lambda state, x: build_prior(m, model=model, state=state, images=x))
+        prior_fn = lambda state: aggregate(state, train_images)  # noqa: E731
+    else:
+        fake_codes = adversarial.make_fake_codes(
+            model, model_corruption(m), _integration_samples(m)
+        )
+        latent_step = jax.jit(
+            latent.make_latent_step(
+                model,
+                corruption=model_corruption(m) if m.is_denoising else None,
+                discriminator=adversary.discriminator,
+                fake_codes=fake_codes,
+            )
+        )
+        prior_fn = lambda state: adversary.prior  # noqa: E731
+    key = jax.random.fold_in(jax.random.key(cfg.seed), 4)
+
+    def evaluate(state, images):
+        prior = prior_fn(state)
+        codes = latent.collect_latents(
+            latent_step, state, prior, images, cfg.train.eval_batch_size, key
+        )
+        return codes, prior
+
+    return evaluate
 
 
 def _check_resumable(workdir: str, cfg: config_lib.ExperimentConfig) -> None:
@@ -81,7 +183,15 @@ def restore_or_create(
 ) -> TrainState:
     """The latest checkpoint in ``ckpt`` if there is one, else a freshly initialised state."""
     init_key = jax.random.fold_in(jax.random.key(cfg.seed), 0)
-    init = lambda: create_train_state(init_key, model, tx, image_shape)  # noqa: E731
+    adversary = build_adversary(cfg)
+
+    def init():
+        state = create_train_state(init_key, model, tx, image_shape)
+        if adversary is None:
+            return state
+        disc_key = jax.random.fold_in(jax.random.key(cfg.seed), 3)
+        return adversarial.init_adversary(disc_key, state, adversary, cfg.model.latent_dim)
+
     if ckpt.latest_step() is None:
         return init()
     logging.info("Resuming from checkpoint %d in %s", ckpt.latest_step(), ckpt.directory)
@@ -115,11 +225,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     root = jax.random.key(cfg.seed)
     train_key, eval_key = jax.random.fold_in(root, 1), jax.random.fold_in(root, 2)
-    train_step = jax.jit(build_train_step(cfg.model, model, tx), donate_argnums=0)
+    adversary = build_adversary(cfg)
+    train_step = jax.jit(build_train_step(cfg.model, model, tx, adversary), donate_argnums=0)
     eval_step = jax.jit(steps.make_eval_step(model, corruption=model_corruption(cfg.model)))
+    latent_eval = build_latent_eval(cfg, model, adversary, train_ds.images)
 
     def run_eval(state, ds):
-        return steps.evaluate(eval_step, state, ds.images, t.eval_batch_size, eval_key)
+        metrics = steps.evaluate(eval_step, state, ds.images, t.eval_batch_size, eval_key)
+        if latent_eval is not None:
+            metrics.update(latent.latent_metrics(*latent_eval(state, ds.images)))
+        return metrics
 
     eval_every = t.eval_every or order.steps_per_epoch
 
@@ -164,6 +279,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         train_time = time.perf_counter() - t0
         test = run_eval(state, test_ds)
         writer.write(int(state.step), "test", test)
+        if latent_eval is not None:
+            title = f"{cfg.model.family}, prior {cfg.model.prior}: {cfg.data.name} test split"
+            latent.write_latent_report(workdir, *latent_eval(state, test_ds.images), title=title)
     finally:
         ckpt.close()
         writer.close()
@@ -227,4 +345,12 @@ def load_trained(workdir: str, config: ml_collections.ConfigDict | None = None):
     return cfg, model, state
 
 
-__all__ = ["build_model", "build_train_step", "load_trained", "train_and_evaluate"]
+__all__ = [
+    "build_adversary",
+    "build_latent_eval",
+    "build_model",
+    "build_prior",
+    "build_train_step",
+    "load_trained",
+    "train_and_evaluate",
+]

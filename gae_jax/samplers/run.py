@@ -1,0 +1,374 @@
+"""``sample_and_save(config, workdir)``: the sampling run behind ``experiments.sample``.
+
+Restores the model trained in ``workdir``, runs the chains of ``config.sampler.kernels`` and
+writes, under ``<workdir>/samples/``:
+
+* ``latent_step_NNN.png`` / ``latent_steps.png`` -- decoded prior chains at the record steps;
+* ``interpolation.png`` -- slerp paths between test encodings, before and after chain steps;
+* ``reinjection_trajectories.png`` -- pixel-space walks with restarts and burn-in marked;
+* ``ascent_step_NNN.png`` / ``ascent_steps.png`` -- DAE ascent from noise or decoded samples;
+* ``samples.npz`` -- the arrays behind the figures (images as float16 in [0, 1]);
+* ``sample_summary.json`` -- compile and run wall times of every call and per-step diagnostics.
+
+Every run is one compiled call over all its chains; chains are split across the devices of a
+``chains`` mesh when their number divides evenly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import zlib
+from collections.abc import Callable
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from gae_jax import config as config_lib
+from gae_jax import corruption as corruption_lib
+from gae_jax import data, parallel
+from gae_jax.models import Autoencoder
+from gae_jax.samplers import figures, init
+from gae_jax.samplers.ascent import ascent_chain
+from gae_jax.samplers.autoencoder import AutoencoderFns, autoencoder_fns, model_variables
+from gae_jax.samplers.base import Kernel, sample_chains
+from gae_jax.samplers.latent import latent_chain
+from gae_jax.samplers.reinjection import reinjection_chain, steps_for_samples
+from gae_jax.train.loop import build_prior, load_trained, model_corruption
+from gae_jax.train.state import TrainState
+
+SAMPLES_DIR = "samples"
+
+
+@dataclasses.dataclass
+class _Context:
+    """What every sampling run of one ``sample_and_save`` call shares."""
+
+    cfg: config_lib.ExperimentConfig
+    sampler: config_lib.SamplerConfig
+    model: Autoencoder
+    state: TrainState
+    variables: dict
+    fns: AutoencoderFns
+    corruption: corruption_lib.Corruption | None  # of the latent chain; None: eq. 1
+    mesh: jax.sharding.Mesh
+    out_dir: str
+    arrays: dict = dataclasses.field(default_factory=dict)
+    summary: dict = dataclasses.field(default_factory=dict)
+    files: list = dataclasses.field(default_factory=list)
+
+    def key(self, name: str) -> jax.Array:
+        """A key per named use, so adding a run never changes another run's randomness."""
+        return jax.random.fold_in(jax.random.key(self.sampler.seed), zlib.crc32(name.encode()))
+
+    def output(self, name: str) -> str:
+        """The path to write output file ``name`` to; the file is listed in the summary."""
+        self.files.append(name)
+        return os.path.join(self.out_dir, name)
+
+
+def _run_chains(
+    ctx: _Context,
+    make_kernel: Callable[[dict], Kernel],
+    init_arg: jax.Array,
+    num_steps: int,
+    record_steps: tuple[int, ...],
+    transform: Callable,
+    rng_key: jax.Array,
+    name: str,
+):
+    """Compiles and runs one batch of chains as a single call; logs and stores its timings.
+
+    Returns:
+      ``(state0, final_state, trace)`` as produced on device.
+    """
+
+    def run(key, variables, init_arg):
+        kernel = make_kernel(variables)
+        state0 = kernel.init(init_arg)
+        final, trace = sample_chains(
+            key, kernel, state0, num_steps, record_steps=record_steps, transform=transform
+        )
+        return state0, final, trace
+
+    n = init_arg.shape[0]
+    mesh = ctx.mesh
+    sharded = n % mesh.devices.size == 0
+    init_arg = (parallel.shard_leading_axis if sharded else parallel.replicate)(init_arg, mesh)
+    args = (parallel.replicate(rng_key, mesh), parallel.replicate(ctx.variables, mesh), init_arg)
+    t0 = time.perf_counter()
+    compiled = jax.jit(run).lower(*args).compile()
+    t1 = time.perf_counter()
+    out = jax.block_until_ready(compiled(*args))
+    t2 = time.perf_counter()
+    timing = {
+        "chains": n,
+        "steps": num_steps,
+        "devices": mesh.devices.size if sharded else 1,
+        "compile_seconds": t1 - t0,
+        "run_seconds": t2 - t1,
+    }
+    ctx.summary.setdefault("timings", {})[name] = timing
+    logging.info(
+        "%s: %d chains x %d steps in %.2fs (compile %.2fs)", name, n, num_steps, t2 - t1, t1 - t0
+    )
+    return out
+
+
+def _latent_corruption(
+    cfg: config_lib.ExperimentConfig, s: config_lib.SamplerConfig
+) -> corruption_lib.Corruption | None:
+    """The latent chain's corruption: None for eq. 1, else eq. 2's C(x~|x)."""
+    if s.corruption == "model":
+        c = model_corruption(cfg.model)
+    else:
+        c = corruption_lib.make_corruption(s.corruption, s.corruption_level)
+    return None if c is corruption_lib.identity else c
+
+
+def _latent_kernel(ctx: _Context) -> Callable[[dict], Kernel]:
+    return lambda v: latent_chain(
+        ctx.fns.decode,
+        ctx.fns.encode,
+        v,
+        corruption=ctx.corruption,
+        bernoulli=ctx.sampler.bernoulli_decode,
+    )
+
+
+def _record_steps(sampler: config_lib.SamplerConfig) -> tuple[int, ...]:
+    return tuple(t for t in sampler.record_steps if t > 0)
+
+
+def _save_step_grids(ctx: _Context, prefix: str, images: np.ndarray, title: str) -> None:
+    """images: float[len(record_steps), N, H, W, C]; writes one grid per step and a panel."""
+    steps = ctx.sampler.record_steps
+    shown = images[:, : ctx.sampler.grid_size]
+    for step, batch in zip(steps, shown, strict=True):
+        figures.save_grid(
+            ctx.output(f"{prefix}_step_{step:03d}.png"), batch, f"{title}, step {step}"
+        )
+    figures.save_steps_panel(ctx.output(f"{prefix}_steps.png"), steps, shown, title)
+
+
+def _store_images(ctx: _Context, prefix: str, images: np.ndarray, steps) -> None:
+    for step, batch in zip(steps, images, strict=True):
+        ctx.arrays[f"{prefix}_x_step_{step}"] = batch.astype(np.float16)
+
+
+def _prior(ctx: _Context):
+    """The model's prior; None (per-chain N(0, I) draws) for the standard normal."""
+    if ctx.cfg.model.prior == "normal":
+        return None
+    images = None
+    if ctx.cfg.model.prior == "aggregate":
+        d = ctx.cfg.data
+        images = data.load_dataset(d.name, "train", tfds_data_dir=d.tfds_data_dir).images
+    return build_prior(ctx.cfg.model, model=ctx.model, state=ctx.state, images=images)
+
+
+def sample_latent(ctx: _Context) -> None:
+    """Latent chains from prior draws (paper 000 Fig. 4; paper 001 eq. 3 for denoising models)."""
+    s = ctx.sampler
+    z0 = init.prior_samples(ctx.key("latent_init"), s.num_chains, ctx.model.latent_dim, _prior(ctx))
+    transform = lambda state, info: (state.x, state.z, info)
+    state0, _, (xs, zs, info) = _run_chains(
+        ctx,
+        _latent_kernel(ctx),
+        z0,
+        s.num_steps,
+        _record_steps(s),
+        transform,
+        ctx.key("latent"),
+        "latent",
+    )
+    steps = s.record_steps
+    has_start = steps[0] == 0
+    images = np.asarray(xs)
+    codes = np.asarray(zs)
+    if has_start:
+        images = np.concatenate([np.asarray(state0.x)[None], images])
+        codes = np.concatenate([np.asarray(state0.z)[None], codes])
+    _store_images(ctx, "latent", images, steps)
+    for step, z in zip(steps, codes, strict=True):
+        ctx.arrays[f"latent_z_step_{step}"] = z
+    z_norms = np.linalg.norm(codes, axis=-1)
+    kind = "latent (eq. 1)" if ctx.corruption is None else "denoising latent (eq. 2)"
+    ctx.summary["latent"] = {
+        "chain": kind,
+        "record_steps": list(steps),
+        "mean_z_norm": z_norms.mean(axis=1).tolist(),
+        # Per-transition diagnostics exist for the steps after the start only.
+        "transition_steps": list(_record_steps(s)),
+        "mean_z_change": np.asarray(info.z_change).mean(1).tolist(),
+        "fraction_finite": np.asarray(info.is_finite).mean(1).tolist(),
+    }
+    _save_step_grids(ctx, "latent", images, f"{kind} chain from prior samples")
+
+
+def sample_interpolation(ctx: _Context) -> None:
+    """Slerp paths between encodings of test images, refined by latent-chain steps."""
+    s = ctx.sampler
+    d = ctx.cfg.data
+    test = data.load_dataset(d.name, "test", tfds_data_dir=d.tfds_data_dir).images
+    chosen = np.random.default_rng(s.seed).choice(len(test), 2 * s.slerp_pairs, replace=False)
+    endpoints = test[chosen]
+    z_ends = jax.jit(init.encode_data, static_argnums=1)(
+        ctx.key("slerp_encode"), ctx.fns.encode, ctx.variables, endpoints
+    )
+    paths = init.slerp_paths(z_ends[0::2], z_ends[1::2], s.slerp_points)
+    record = (s.slerp_steps,) if s.slerp_steps else ()
+    state0, _, refined = _run_chains(
+        ctx,
+        _latent_kernel(ctx),
+        paths.reshape(-1, paths.shape[-1]),
+        s.slerp_steps,
+        record,
+        lambda state, info: state.x,
+        ctx.key("slerp"),
+        "interpolation",
+    )
+    shape = (s.slerp_pairs, s.slerp_points, *endpoints.shape[1:])
+    original = np.asarray(state0.x).reshape(shape)
+    refined = np.asarray(refined[-1]).reshape(shape) if record else original
+    ctx.arrays["interpolation_endpoints"] = endpoints.reshape(s.slerp_pairs, 2, *shape[2:])
+    ctx.arrays["interpolation_original"] = original.astype(np.float16)
+    ctx.arrays["interpolation_refined"] = refined.astype(np.float16)
+    figures.save_interpolation(
+        ctx.output("interpolation.png"),
+        ctx.arrays["interpolation_endpoints"],
+        original,
+        refined,
+        s.slerp_steps,
+    )
+
+
+def sample_reinjection(ctx: _Context, image_shape) -> None:
+    """Paper 002 Alg. 1 with restarts; the kept samples go to ``reinjection_x``."""
+    s = ctx.sampler
+    restart_every = s.reinjection_restart_every or None
+    num_steps = steps_for_samples(
+        s.reinjection_num_samples,
+        s.reinjection_chains,
+        restart_every,
+        s.reinjection_burn_in_restarts,
+    )
+    make_kernel = lambda v: reinjection_chain(
+        ctx.fns.reconstruct,
+        v,
+        step_size=s.reinjection_step_size,
+        restart_every=restart_every,
+        burn_in_restarts=s.reinjection_burn_in_restarts,
+    )
+    x0 = init.normal_noise(ctx.key("reinjection_init"), s.reinjection_chains, image_shape)
+    transform = lambda state, info: (state.x, info.kept, info.restarted)
+    _, _, (xs, kept, restarted) = _run_chains(
+        ctx,
+        make_kernel,
+        x0,
+        num_steps,
+        tuple(range(1, num_steps + 1)),
+        transform,
+        ctx.key("reinjection"),
+        "reinjection",
+    )
+    xs, kept, restarted = np.asarray(xs), np.asarray(kept), np.asarray(restarted)
+    ctx.arrays["reinjection_x"] = xs[kept][: s.reinjection_num_samples].astype(np.float16)
+    ctx.summary["reinjection"] = {
+        "steps": num_steps,
+        "kept_samples": int(min(kept.sum(), s.reinjection_num_samples)),
+        "restart_transitions": np.flatnonzero(restarted[:, 0]).tolist(),
+    }
+    num_shown = min(8, s.reinjection_chains)
+    figures.save_trajectories(
+        ctx.output("reinjection_trajectories.png"),
+        xs[:, :num_shown],
+        restarted[:, 0],
+        kept[:, 0],
+        f"reinjection, lambda={s.reinjection_step_size}, R={restart_every}",
+    )
+
+
+def sample_ascent(ctx: _Context, image_shape) -> None:
+    """Paper 003 eq. 10 (from U(0, 1) noise) or eq. 11 (from decoded prior draws)."""
+    s = ctx.sampler
+    if s.ascent_init == "uniform":
+        x0 = init.uniform_noise(ctx.key("ascent_init"), s.num_chains, image_shape)
+    else:
+        z = init.prior_samples(
+            ctx.key("ascent_init"), s.num_chains, ctx.model.latent_dim, _prior(ctx)
+        )
+        x0 = jax.jit(ctx.fns.decode)(ctx.variables, z)
+    noise = corruption_lib.make_corruption("gaussian", s.ascent_noise) if s.ascent_noise else None
+    make_kernel = lambda v: ascent_chain(ctx.fns.reconstruct, v, noise=noise)
+    transform = lambda state, info: (state.x, info.change)
+    state0, _, (xs, change) = _run_chains(
+        ctx, make_kernel, x0, s.num_steps, _record_steps(s), transform, ctx.key("ascent"), "ascent"
+    )
+    images = np.asarray(xs)
+    if s.record_steps[0] == 0:
+        images = np.concatenate([np.asarray(state0.x)[None], images])
+    _store_images(ctx, "ascent", images, s.record_steps)
+    ctx.summary["ascent"] = {
+        "init": s.ascent_init,
+        "mean_change": np.asarray(change).mean(1).tolist(),
+    }
+    _save_step_grids(ctx, "ascent", images, f"DAE ascent from {s.ascent_init} x_0")
+
+
+def _check_same_model(requested: config_lib.ExperimentConfig, trained, workdir: str) -> None:
+    for section in ("data", "model"):
+        want, have = getattr(requested, section), getattr(trained, section)
+        if want != have:
+            raise ValueError(
+                f"--config's {section} section differs from the model trained in {workdir} "
+                f"({dataclasses.asdict(want)} vs {dataclasses.asdict(have)}); pass the config "
+                "the model was trained with"
+            )
+
+
+def sample_and_save(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Runs the configured chains on the model trained in ``workdir`` and writes the outputs.
+
+    Returns:
+      The summary also written to ``<workdir>/samples/sample_summary.json``.
+    """
+    requested = config_lib.validate(config)
+    cfg, model, state = load_trained(workdir)
+    _check_same_model(requested, cfg, workdir)
+    s = requested.sampler
+    out_dir = os.path.join(workdir, SAMPLES_DIR)
+    os.makedirs(out_dir, exist_ok=True)
+    ctx = _Context(
+        cfg=cfg,
+        sampler=s,
+        model=model,
+        state=state,
+        variables=model_variables(state),
+        fns=autoencoder_fns(
+            model, batch_stats_mode=s.batch_stats_mode, bn_tile_size=s.bn_tile_size or None
+        ),
+        corruption=_latent_corruption(cfg, s),
+        mesh=parallel.make_mesh(s.num_devices),
+        out_dir=out_dir,
+    )
+    ctx.summary["sampler"] = dataclasses.asdict(s)
+    d = cfg.data
+    image_shape = data.load_dataset(d.name, "test", tfds_data_dir=d.tfds_data_dir).image_shape
+    if "latent" in s.kernels:
+        sample_latent(ctx)
+        sample_interpolation(ctx)
+    if "reinjection" in s.kernels:
+        sample_reinjection(ctx, image_shape)
+    if "ascent" in s.kernels:
+        sample_ascent(ctx, image_shape)
+    np.savez_compressed(ctx.output("samples.npz"), **ctx.arrays)
+    summary_path = ctx.output("sample_summary.json")
+    ctx.summary["files"] = ctx.files
+    with open(summary_path, "w") as f:
+        json.dump(ctx.summary, f, indent=2)
+    return ctx.summary
