@@ -258,12 +258,13 @@ def test_aae_on_digits_matches_the_prior(tmp_path):
     assert summary["step"] == 1000
 
     validation = read_metrics(workdir, "validation")
-    assert {"disc_acc", "clean_mean_err", "clean_cov_err", "prior_mean_err"} <= set(validation[-1])
+    expected = {"disc_acc", "clean_mean_err", "clean_cov_err", "fake_cov_err", "prior_mean_err"}
+    assert expected <= set(validation[-1])
     assert "corrupted_mean_err" not in validation[-1]  # aae has no corruption
     assert {"disc_loss", "gen_loss", "recon_loss"} <= set(read_metrics(workdir, "train")[-1])
     with open(tmp_path / "aae" / latent.MOMENTS_FILE) as f:
         report = json.load(f)
-    assert report["latent_dim"] == 2 and set(report) >= {"clean", "prior", "prior_exact"}
+    assert report["latent_dim"] == 2 and set(report) >= {"clean", "fake", "prior", "prior_exact"}
     assert (tmp_path / "aae" / latent.HISTOGRAM_FILE).stat().st_size > 1000
 
     # Moments on the 1,437 training images: the Monte-Carlo floor is about 0.03 (mean) and
@@ -275,6 +276,7 @@ def test_aae_on_digits_matches_the_prior(tmp_path):
     assert abs(metrics["disc_acc"] - 0.5) < 0.15, metrics
     assert metrics["clean_mean_err"] < 0.15, metrics
     assert metrics["clean_cov_err"] < 0.2, metrics
+    assert metrics["fake_mean_err"] == metrics["clean_mean_err"]  # aae: fake code = E(x)
 
     # Resuming restores the discriminator and both adversarial optimiser states.
     config.train.num_steps = 1010
@@ -289,3 +291,14 @@ def test_optimizer_states_are_separate():
     assert jax.tree.structure(state.gen_opt_state[0].mu) == jax.tree.structure(ae_mu["encoder"])
     assert jax.tree.structure(state.disc_opt_state[0].mu) == jax.tree.structure(state.disc_params)
     assert isinstance(state.gen_opt_state[0], optax.ScaleByAdamState)
+
+
+def test_moment_errors_by_hand(key):
+    z = np.asarray(jax.random.normal(key, (20_000, 4)), np.float64)
+    mean, cov = np.zeros(4), np.eye(4)
+    mean_err, cov_err = latent.moment_errors(z, mean, cov)
+    # Monte-Carlo scale: sqrt(1/N) for the mean, sqrt((D + 1)/N) for the covariance.
+    assert mean_err < 4 / np.sqrt(20_000) and cov_err < 4 * np.sqrt(5 / 20_000)
+    # Shifting by 0.5 in every dimension: RMS mean error 0.5; scaling by 2: ||4I - I|| / ||I|| = 3.
+    assert latent.moment_errors(z + 0.5, mean, cov)[0] == pytest.approx(0.5, abs=0.03)
+    assert latent.moment_errors(2 * z, mean, cov)[1] == pytest.approx(3.0, abs=0.1)

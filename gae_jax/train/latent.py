@@ -1,11 +1,12 @@
 """How well a model's encodings match its prior: moments, discriminator accuracy, histograms.
 
 For the adversarial families and the GAE, evaluation encodes a split three ways -- clean data,
-corrupted data (denoising families) and, for the adversaries, the family's fake codes -- and
-draws as many prior samples. :func:`latent_metrics` compares the empirical moments with the
-prior's exact ones (with the prior samples' own error as the Monte-Carlo floor) and scores the
-discriminator; :func:`write_latent_report` draws paper 001's Fig. 2 (histograms of encodings of
-clean and corrupted data against the prior) and writes the moments as JSON.
+corrupted data (denoising families) and, for the adversaries, the family's fake codes (what the
+discriminator learns to tell from prior samples; for idaae, means of M encodings) -- and draws
+as many prior samples. :func:`latent_metrics` compares the empirical moments with the prior's
+exact ones (the prior samples' own error is the Monte-Carlo floor) and scores the discriminator;
+:func:`write_latent_report` draws paper 001's Fig. 2 (histograms of encodings of clean and
+corrupted data against the prior) and writes the moments as JSON.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Latents(NamedTuple):
     clean: np.ndarray  # float32[N, D], codes of x (a draw from q(z|x) for Gaussian encoders)
     corrupted: np.ndarray | None  # float32[N, D], codes of C(x); None if not denoising
     prior: np.ndarray  # float32[N, D], prior samples
+    fake: np.ndarray | None  # float32[N, D], the adversary's fake codes; None without adversary
     disc_real: np.ndarray | None  # bool[N], D calls a prior sample real; None without adversary
     disc_fake: np.ndarray | None  # bool[N], D calls a fake code fake; None without adversary
 
@@ -55,8 +57,8 @@ def make_latent_step(
 
     Returns:
       ``latent_step(state, prior, batch, rng_key) -> dict`` of arrays with leading axis B:
-      ``clean``, ``prior``, and if configured ``corrupted``, ``disc_real`` and ``disc_fake``.
-      Jit it once; ``prior`` is a pytree argument.
+      ``clean``, ``prior``, and if configured ``corrupted``, ``fake``, ``disc_real`` and
+      ``disc_fake``. Jit it once; ``prior`` is a pytree argument.
     """
 
     def latent_step(state: TrainState, prior: priors.Prior, batch: jax.Array, rng_key):
@@ -69,6 +71,7 @@ def make_latent_step(
         if discriminator is not None:
             fake, _ = fake_codes(state.params, state.batch_stats, batch, k_fake, train=False)
             disc = lambda z: discriminator.apply({"params": state.disc_params}, z)
+            out["fake"] = fake
             out["disc_real"] = disc(out["prior"]) > 0
             out["disc_fake"] = disc(fake) < 0
         return out
@@ -109,14 +112,16 @@ def moment_errors(codes: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> tuple
     return float(mean_err), float(cov_err)
 
 
-def _sets(latents: Latents) -> dict[str, np.ndarray]:
+def _sets(latents: Latents, *, with_fake: bool = True) -> dict[str, np.ndarray]:
     named = {"clean": latents.clean, "corrupted": latents.corrupted, "prior": latents.prior}
+    if with_fake:
+        named["fake"] = latents.fake
     return {name: z for name, z in named.items() if z is not None}
 
 
 def latent_metrics(latents: Latents, prior: priors.Prior) -> dict[str, float]:
-    """``{clean,corrupted,prior}_{mean,cov}_err`` (see :func:`moment_errors`; ``prior_*`` is the
-    Monte-Carlo floor of as many exact prior samples) and, with an adversary, ``disc_acc``
+    """``{clean,corrupted,fake,prior}_{mean,cov}_err`` (see :func:`moment_errors`; ``prior_*``
+    is the Monte-Carlo floor of as many exact prior samples) and, with an adversary, ``disc_acc``
     (balanced accuracy over prior samples and fake codes), ``disc_acc_real``, ``disc_acc_fake``.
     """
     mean, cov = np.asarray(prior.mean()), np.asarray(prior.covariance())
@@ -137,23 +142,31 @@ def write_latent_report(
 
     The figure has one panel per latent dimension (the first ``max_dims``) overlaying the
     density histograms of clean encodings, corrupted encodings and prior samples (paper 001
-    Fig. 2). The JSON holds the prior's exact mean and covariance, each set's empirical mean,
-    standard deviation, covariance and errors, and :func:`latent_metrics`. Returns the JSON.
+    Fig. 2). The JSON holds the prior's exact mean and covariance, the empirical mean, standard
+    deviation and covariance of each set (and of the fake codes), and :func:`latent_metrics`.
+    Returns the JSON.
     """
     from matplotlib.figure import Figure  # Agg canvas; never touches the global backend
 
-    sets = _sets(latents)
+    sets = _sets(latents, with_fake=False)
     labels = {"clean": "encoded data", "corrupted": "encoded corrupted data", "prior": "prior"}
     dims = min(latents.clean.shape[1], max_dims)
-    fig = Figure(figsize=(3.2 * dims, 3.0), layout="constrained")
-    for k, ax in enumerate(fig.subplots(1, dims, squeeze=False)[0]):
+    # A 2-D code also gets a scatter plot: marginals hide the modes of e.g. the GMM ring.
+    scatter = latents.clean.shape[1] == 2
+    fig = Figure(figsize=(3.2 * (dims + scatter), 3.0), layout="constrained")
+    axes = fig.subplots(1, dims + scatter, squeeze=False)[0]
+    for k, ax in enumerate(axes[:dims]):
         column = np.concatenate([z[:, k] for z in sets.values()])
         num_bins = int(np.clip(np.sqrt(latents.clean.shape[0]), 10, 60))  # ~sqrt(N) per set
         bins = np.linspace(*np.percentile(column, [0.5, 99.5]), num_bins + 1)
         for name, z in sets.items():
             ax.hist(z[:, k], bins=bins, density=True, histtype="step", lw=1.5, label=labels[name])
         ax.set_title(f"z[{k}]")
-    fig.axes[0].legend(fontsize="small")
+    if scatter:
+        for name, z in sets.items():
+            axes[-1].scatter(z[:, 0], z[:, 1], s=2, alpha=0.5, label=labels[name])
+        axes[-1].set_title("z[0] vs z[1]")
+    axes[0].legend(fontsize="small")
     fig.suptitle(title)
     fig.savefig(os.path.join(workdir, HISTOGRAM_FILE), dpi=100)
 
@@ -165,7 +178,7 @@ def write_latent_report(
         "prior_exact": {"mean": mean.tolist(), "covariance": cov.tolist()},
         "metrics": latent_metrics(latents, prior),
     }
-    for name, z in sets.items():
+    for name, z in _sets(latents).items():
         report[name] = {
             "mean": z.mean(axis=0).tolist(),
             "std": z.std(axis=0, ddof=1).tolist(),
