@@ -43,6 +43,9 @@ def get_config() -> ml_collections.ConfigDict:
     # values; 0.5 and 0.5 would be the VAE's KL term).
     config.model.gae_lambda1 = 0.1
     config.model.gae_lambda2 = 0.1
+    # Operand dtype of the MLP matrix products: "bfloat16" (float32 parameters and
+    # accumulation) is about twice as fast where the hardware has bf16 dot products.
+    config.model.matmul_dtype = "float32"
 
     # Adam 2e-4, beta1 0.5, batch 64 (papers 000 and 001).
     config.train = ml_collections.ConfigDict()
@@ -62,6 +65,11 @@ def get_config() -> ml_collections.ConfigDict:
     # (generator) updates of the encoder; unset = learning_rate. Same optimizer and betas.
     config.train.disc_learning_rate = ml_collections.config_dict.placeholder(float)
     config.train.gen_learning_rate = ml_collections.config_dict.placeholder(float)
+    # A NaN/Inf loss or parameter: "stop" with an error naming the step (the latest checkpoint
+    # stays the last good one), or "skip" the batch's update and count it (skipped_steps).
+    config.train.on_non_finite = "stop"
+    # Training steps per compiled call (lax.scan over that many batches): fewer dispatches.
+    config.train.steps_per_dispatch = 1
 
     # experiments.sample: Markov chains on the trained model (gae_jax.samplers).
     config.sampler = ml_collections.ConfigDict()
@@ -94,6 +102,16 @@ def get_config() -> ml_collections.ConfigDict:
     # Paper 003: x <- R(x + N(0, ascent_noise^2 I)) from U(0, 1) noise or decoded prior draws.
     config.sampler.ascent_noise = 0.5
     config.sampler.ascent_init = "uniform"
+    # Chains that turn NaN/Inf are counted in the summary; "restart" re-draws them from their
+    # start distribution instead of leaving them ("continue"). Other chains are unaffected,
+    # except those sharing minibatch batch-norm statistics with a bad one (see bn_tile_size).
+    config.sampler.on_non_finite = "continue"
+
+    # Devices: the training batch is split over a "data" mesh axis of mesh.data devices
+    # (0 = all; the batch size must divide evenly), parameters are replicated. Sampling uses
+    # config.sampler.num_devices along a "chains" axis.
+    config.mesh = ml_collections.ConfigDict()
+    config.mesh.data = 0
     return config
 
 

@@ -2,6 +2,12 @@
 
 Orbax writes each checkpoint into a temporary directory and renames it when complete, so a
 crash mid-save never replaces the last good checkpoint; ``latest_step`` only sees finished ones.
+
+Restoring never modifies the checkpoint directory. A checkpoint whose stored arrays do not match
+the requested structure, shapes or dtypes, or whose files cannot be read, raises
+:class:`CheckpointError` naming the directory, the step and what is wrong. An unreadable latest
+checkpoint is not skipped silently in favour of an older one: the run stops, and resuming from
+the older one is an explicit decision (move the bad step directory out of ``checkpoints/``).
 """
 
 from __future__ import annotations
@@ -11,19 +17,48 @@ import os
 import jax
 import orbax.checkpoint as ocp
 
+# Differences listed in a mismatch error; the rest are counted.
+_MAX_LISTED = 5
+_MAX_CAUSE_CHARS = 300
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read, or does not match the state it is restored into."""
+
 
 class Checkpointer:
-    """Saves and restores a pytree of arrays under ``<workdir>/checkpoints/<step>``."""
+    """Saves and restores a pytree of arrays under ``<workdir>/checkpoints/<step>``.
 
-    def __init__(self, workdir: str, *, max_to_keep: int = 3):
+    Args:
+      workdir: the run directory.
+      max_to_keep: finished checkpoints kept; older ones are deleted after each save.
+      read_only: for restoring only (sampling, evaluation): never creates or deletes anything.
+    """
+
+    def __init__(self, workdir: str, *, max_to_keep: int = 3, read_only: bool = False):
         self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
         self._manager = ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+            options=ocp.CheckpointManagerOptions(
+                # Read-only managers must not schedule saves or deletions (orbax warns otherwise).
+                max_to_keep=None if read_only else max_to_keep,
+                save_interval_steps=0 if read_only else 1,
+                create=not read_only,
+                read_only=read_only,
+                # A run killed mid-save leaves a "<step>.orbax-checkpoint-tmp-*" directory that
+                # is never restored from; the next writing run deletes it to free the space.
+                cleanup_tmp_directories=not read_only,
+            ),
+            # Registered up front so that item_metadata can read a checkpoint's array shapes.
+            item_handlers=ocp.StandardCheckpointHandler(),
         )
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        """The steps of all finished checkpoints, in increasing order."""
+        return sorted(self._manager.all_steps())
 
     def save(self, step: int, state) -> None:
         """Starts an asynchronous save of ``state`` at ``step`` (no-op if it already exists)."""
@@ -33,18 +68,52 @@ class Checkpointer:
 
     def restore(self, abstract_state, step: int | None = None):
         """Restores the checkpoint at ``step`` (default: latest) into the structure, shapes,
-        dtypes and shardings of ``abstract_state`` (e.g. from ``jax.eval_shape``)."""
+        dtypes and shardings of ``abstract_state`` (e.g. from ``jax.eval_shape``).
+
+        Raises:
+          FileNotFoundError: there is no finished checkpoint.
+          CheckpointError: the checkpoint is unreadable, or its arrays differ from
+            ``abstract_state`` in structure, shape or dtype (the error lists the differences).
+        """
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
         try:
+            stored = self._manager.item_metadata(step)
+        except Exception as e:  # orbax raises JSON, key and tensorstore errors alike
+            raise self._unreadable(step, e) from e
+        if stored is None:
+            raise self._unreadable(step, "no array metadata")
+        differences = _differences(stored, target)
+        if differences:
+            listed = "; ".join(differences[:_MAX_LISTED])
+            more = len(differences) - _MAX_LISTED
+            raise CheckpointError(
+                f"checkpoint {step} in {self.directory} does not match the configured model: "
+                f"{listed}{f'; and {more} more' if more > 0 else ''}. It was written with a "
+                "different architecture, latent_dim, family or optimizer; pass the config it was "
+                "trained with, or use a new --workdir"
+            )
+        try:
             return self._manager.restore(step, args=ocp.args.StandardRestore(target))
-        except (ValueError, KeyError) as e:
-            raise ValueError(
-                f"checkpoint {step} in {self.directory} does not match the configured model "
-                f"(different architecture, family or optimizer?): {e}"
-            ) from e
+        except Exception as e:
+            raise self._unreadable(step, e) from e
+
+    def _unreadable(self, step: int, cause) -> CheckpointError:
+        earlier = [s for s in self.all_steps() if s < step]
+        if earlier:
+            advice = (
+                f"to resume from the previous checkpoint (step {earlier[-1]}), move "
+                f"{os.path.join(self.directory, str(step))} out of {self.directory} and rerun"
+            )
+        else:
+            advice = "there is no earlier checkpoint; restore the files or use a new --workdir"
+        cause = str(cause)[:_MAX_CAUSE_CHARS]  # tensorstore errors run to kilobytes; chained
+        return CheckpointError(
+            f"checkpoint {step} in {self.directory} is corrupt or incomplete ({cause}); nothing "
+            f"was changed. Earlier checkpoints: {earlier or 'none'}; {advice}"
+        )
 
     def wait(self) -> None:
         self._manager.wait_until_finished()
@@ -52,3 +121,20 @@ class Checkpointer:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def _differences(stored, target) -> list[str]:
+    """Human-readable differences between a checkpoint's array metadata and a target tree."""
+    stored = ocp.tree.to_flat_dict(dict(stored))
+    target = ocp.tree.to_flat_dict(ocp.tree.serialize_tree(target))
+    name = "/".join
+    out = [f"{name(k)}: expected, not stored" for k in sorted(target.keys() - stored.keys())]
+    out += [f"{name(k)}: stored, not expected" for k in sorted(stored.keys() - target.keys())]
+    for k in sorted(stored.keys() & target.keys()):
+        have, want = stored[k], target[k]
+        if tuple(have.shape) != tuple(want.shape) or have.dtype != want.dtype:
+            out.append(
+                f"{name(k)}: stored {have.dtype}{list(have.shape)}, "
+                f"expected {want.dtype}{list(want.shape)}"
+            )
+    return out

@@ -12,6 +12,7 @@ from typing import Any
 import ml_collections
 
 from gae_jax import corruption, losses, models, priors
+from gae_jax import data as data_lib
 
 # Each family's step factory is chosen in gae_jax.train.loop.build_train_step.
 FAMILIES = ("ae", "dae", "vae", "dvae", "aae", "daae", "idaae", "gae")
@@ -24,6 +25,13 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SAMPLER_KERNELS = ("latent", "reinjection", "ascent")
 BATCH_STATS_MODES = ("population", "minibatch")
 ASCENT_INITS = ("uniform", "prior")
+# "stop": raise before a non-finite state can be checkpointed; "skip": reject the update of a
+# batch whose loss or new state is non-finite and go on (see gae_jax.train.steps.skip_non_finite).
+ON_NON_FINITE_TRAIN = ("stop", "skip")
+# "continue": count non-finite chains and let them be; "restart": re-draw them from their start
+# distribution (see gae_jax.samplers.base.guard_non_finite). Other chains are unaffected, except
+# those that share minibatch batch-norm statistics with a non-finite one.
+ON_NON_FINITE_SAMPLER = ("continue", "restart")
 
 
 class ConfigError(ValueError):
@@ -58,6 +66,9 @@ class ModelConfig:
     integration_samples: int = 5  # M of idaae
     gae_lambda1: float = 0.1
     gae_lambda2: float = 0.1
+    # Operand dtype of the MLPs' and the discriminator's matrix products ("float32" or
+    # "bfloat16"; float32 parameters and accumulation either way): see models.MATMUL_DTYPES.
+    matmul_dtype: str = "float32"
 
     @property
     def posterior(self) -> str:
@@ -84,6 +95,17 @@ class TrainConfig:
     eval_batch_size: int = 500
     disc_learning_rate: float | None = None  # adversarial families; None: learning_rate
     gen_learning_rate: float | None = None  # adversarial families; None: learning_rate
+    on_non_finite: str = "stop"  # or "skip"; see ON_NON_FINITE_TRAIN
+    # Training steps run by one compiled call (a lax.scan over that many batches); the loop
+    # still logs, evaluates and checkpoints at exactly the configured steps.
+    steps_per_dispatch: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshConfig:
+    """Devices of the training run: a 1-D ``data`` mesh axis (data parallelism)."""
+
+    data: int = 0  # devices the batch is split across (parameters replicated); 0 = all
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +134,7 @@ class SamplerConfig:
     reinjection_num_samples: int = 2000  # kept samples to produce
     ascent_noise: float = 0.5  # std of Gaussian noise added before each reconstruction; 0 = none
     ascent_init: str = "uniform"  # "uniform" x_0 ~ U(0, 1) (eq. 10) or "prior": x_0 = d(z) (eq. 11)
+    on_non_finite: str = "continue"  # or "restart"; see ON_NON_FINITE_SAMPLER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +144,7 @@ class ExperimentConfig:
     model: ModelConfig
     train: TrainConfig
     sampler: SamplerConfig = SamplerConfig()
+    mesh: MeshConfig = MeshConfig()
 
 
 def _section(cls, values: dict[str, Any], where: str):
@@ -133,14 +157,21 @@ def _section(cls, values: dict[str, Any], where: str):
     kwargs = {}
     for name, value in values.items():
         default = known[name].default
-        if isinstance(default, tuple):
-            value = tuple(value)
-        elif isinstance(default, bool):
-            value = bool(value)
-        elif isinstance(default, int) and not isinstance(value, int):
-            raise ConfigError(f"config.{where}.{name} must be an integer, got {value!r}")
-        elif isinstance(default, float):
-            value = float(value)
+        if isinstance(default, int) and not isinstance(default, bool):
+            _check(
+                isinstance(value, int) and not isinstance(value, bool),
+                f"config.{where}.{name}={value!r}; valid: an integer",
+            )
+        try:
+            if isinstance(default, tuple):
+                value = tuple(value)
+            elif isinstance(default, bool):
+                value = bool(value)
+            elif isinstance(default, float):
+                value = float(value)
+        except (TypeError, ValueError) as e:
+            kind = "a sequence" if isinstance(default, tuple) else "a number"
+            raise ConfigError(f"config.{where}.{name}={value!r}; valid: {kind}") from e
         kwargs[name] = value
     return cls(**kwargs)
 
@@ -160,21 +191,44 @@ def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
     train = _section(TrainConfig, raw["train"], "train")
     # Optional, so configs and workdirs written before samplers existed still validate.
     sampler = _section(SamplerConfig, raw.get("sampler", {}), "sampler")
+    mesh = _section(MeshConfig, raw.get("mesh", {}), "mesh")
 
     _check(isinstance(raw["seed"], int), f"config.seed must be an integer, got {raw['seed']!r}")
     _check(
         data.name in ("mnist5k", "digits") or data.name.startswith(("idx:", "tfds:")),
         f"config.data.name={data.name!r}; valid: 'mnist5k', 'digits', 'idx:DIR', 'tfds:NAME'",
     )
+    if data.name.startswith("tfds:"):
+        _check(
+            data.name[len("tfds:") :] in data_lib.TFDS_NAMES,
+            f"config.data.name={data.name!r}; valid: 'tfds:NAME' with NAME in "
+            f"{data_lib.TFDS_NAMES}",
+        )
     _check(model.family in FAMILIES, f"config.model.family={model.family!r}; valid: {FAMILIES}")
     _check(model.latent_dim > 0, f"config.model.latent_dim={model.latent_dim} must be positive")
     _check(
         model.architecture in models.ARCHITECTURES,
         f"config.model.architecture={model.architecture!r}; valid: {models.ARCHITECTURES}",
     )
+    for name in ("encoder_hidden", "decoder_hidden"):
+        sizes = getattr(model, name)
+        _check(
+            all(isinstance(h, int) and h > 0 for h in sizes),
+            f"config.model.{name}={sizes}; valid: a tuple of positive layer sizes",
+        )
     _check(
-        all(h > 0 for h in model.encoder_hidden + model.decoder_hidden),
-        f"hidden sizes must be positive, got {model.encoder_hidden} / {model.decoder_hidden}",
+        model.activation in models.mlp.ACTIVATIONS,
+        f"config.model.activation={model.activation!r}; valid: {sorted(models.mlp.ACTIVATIONS)}",
+    )
+    _check(model.conv_width > 0, f"config.model.conv_width={model.conv_width} must be positive")
+    _check(
+        model.matmul_dtype in models.MATMUL_DTYPES,
+        f"config.model.matmul_dtype={model.matmul_dtype!r}; valid: {models.MATMUL_DTYPES}",
+    )
+    _check(
+        model.matmul_dtype == "float32" or model.architecture == "mlp",
+        f"config.model.matmul_dtype={model.matmul_dtype!r} with architecture "
+        f"{model.architecture!r}; valid: 'float32' (bfloat16 is for architecture 'mlp')",
     )
     _check(
         model.reconstruction_loss in losses.RECONSTRUCTION_LOSSES,
@@ -182,11 +236,11 @@ def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
         f"valid: {losses.RECONSTRUCTION_LOSSES}",
     )
     _check(model.kl_weight >= 0, f"config.model.kl_weight={model.kl_weight} must be >= 0")
-    try:
-        corruption.make_corruption(model.corruption, model.corruption_level)
-        models.mlp.activation_fn(model.activation)
-    except ValueError as e:
-        raise ConfigError(f"config.model: {e}") from e
+    _check(
+        model.family not in VARIATIONAL_FAMILIES or model.kl_weight > 0,
+        f"config.model.kl_weight={model.kl_weight} for family {model.family!r}; valid: > 0",
+    )
+    _check_corruption(model.corruption, model.corruption_level, "config.model")
     _check(
         not model.is_denoising or (model.corruption != "none" and model.corruption_level > 0),
         f"family {model.family!r} is denoising but config.model.corruption={model.corruption!r} "
@@ -197,7 +251,14 @@ def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
         value = getattr(train, name)
         _check(value > 0, f"config.train.{name}={value} must be positive")
     _check(train.eval_every >= 0, f"config.train.eval_every={train.eval_every} must be >= 0")
-    _check(train.keep_checkpoints > 0, "config.train.keep_checkpoints must be positive")
+    _check(
+        train.keep_checkpoints > 0,
+        f"config.train.keep_checkpoints={train.keep_checkpoints} must be positive",
+    )
+    _check(
+        train.on_non_finite in ON_NON_FINITE_TRAIN,
+        f"config.train.on_non_finite={train.on_non_finite!r}; valid: {ON_NON_FINITE_TRAIN}",
+    )
     _check(
         train.optimizer in OPTIMIZERS,
         f"config.train.optimizer={train.optimizer!r}; valid: {OPTIMIZERS}",
@@ -212,8 +273,69 @@ def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
             value is None or (isinstance(value, int | float) and value > 0),
             f"config.train.{name}={value!r} must be > 0, or None to use learning_rate",
         )
+    _check(
+        train.steps_per_dispatch > 0,
+        f"config.train.steps_per_dispatch={train.steps_per_dispatch} must be positive",
+    )
+    _check(mesh.data >= 0, f"config.mesh.data={mesh.data} must be >= 0 (0 = all devices)")
     _validate_sampler(sampler)
-    return ExperimentConfig(raw["seed"], data, model, train, sampler)
+    return ExperimentConfig(raw["seed"], data, model, train, sampler, mesh)
+
+
+def _check_corruption(kind: str, level: float, where: str, also: tuple[str, ...] = ()) -> None:
+    """Checks a corruption kind and its level (sigma, or a probability) under ``where``."""
+    _check(
+        kind in corruption.KINDS, f"{where}.corruption={kind!r}; valid: {also + corruption.KINDS}"
+    )
+    what = "the standard deviation sigma" if kind == "gaussian" else "a probability"
+    _check(level >= 0, f"{where}.corruption_level={level} must be >= 0 ({what})")
+    _check(
+        kind not in ("salt_and_pepper", "masking") or level <= 1,
+        f"{where}.corruption_level={level} for {kind!r} is a probability; valid: [0, 1]",
+    )
+
+
+def check_against_data(
+    cfg: ExperimentConfig,
+    image_shape: tuple[int, ...],
+    *,
+    num_train: int | None = None,
+    num_test: int | None = None,
+) -> None:
+    """Checks the values that depend on the dataset; call it right after loading the data and
+    before building or compiling anything.
+
+    Args:
+      cfg: a validated config.
+      image_shape: (H, W, C) of the dataset's images.
+      num_train: training examples, for ``train.batch_size``; None to skip that check.
+      num_test: test examples, for the sampler's interpolation endpoints; None to skip.
+
+    Raises:
+      ConfigError: naming the key, its value, the dataset and what would be valid.
+    """
+    name = cfg.data.name
+    h, w = image_shape[:2]
+    if cfg.model.architecture == "dcgan":
+        _check(
+            h == w and h in models.SUPPORTED_SIZES,
+            f"config.model.architecture='dcgan' cannot take the {h}x{w} images of "
+            f"config.data.name={name!r}; valid: square images of size {models.SUPPORTED_SIZES}, "
+            "or architecture='mlp' for any size",
+        )
+    if num_train is not None:
+        _check(
+            cfg.train.batch_size <= num_train,
+            f"config.train.batch_size={cfg.train.batch_size} exceeds the {num_train} training "
+            f"examples of config.data.name={name!r}; valid: 1..{num_train}",
+        )
+    s = cfg.sampler
+    if num_test is not None and "latent" in s.kernels:
+        _check(
+            2 * s.slerp_pairs <= num_test,
+            f"config.sampler.slerp_pairs={s.slerp_pairs} needs {2 * s.slerp_pairs} distinct test "
+            f"images but config.data.name={name!r} has {num_test}; valid: 1..{num_test // 2}",
+        )
 
 
 def _validate_prior_and_adversary(model: ModelConfig) -> None:
@@ -316,12 +438,11 @@ def _validate_sampler(s: SamplerConfig) -> None:
                 "exceed it), or be 0 to normalise all chains of a run together",
             )
     if s.corruption != "model":
-        try:
-            corruption.make_corruption(s.corruption, s.corruption_level)
-        except ValueError as e:
-            raise ConfigError(
-                f"config.sampler.corruption: {e}; or 'model' for the training corruption"
-            ) from e
+        _check_corruption(s.corruption, s.corruption_level, "config.sampler", also=("model",))
+    _check(
+        s.on_non_finite in ON_NON_FINITE_SAMPLER,
+        f"config.sampler.on_non_finite={s.on_non_finite!r}; valid: {ON_NON_FINITE_SAMPLER}",
+    )
     _check(
         s.ascent_init in ASCENT_INITS,
         f"config.sampler.ascent_init={s.ascent_init!r}; valid: {ASCENT_INITS}",

@@ -6,6 +6,11 @@ it follows.
 
 from __future__ import annotations
 
+from gae_jax.evaluation.chain_metrics import (
+    RealReference,
+    latent_step_metrics,
+    per_step_metrics,
+)
 from gae_jax.evaluation.classifier import (
     MLPClassifier,
     SyntheticDataCurves,
@@ -71,6 +76,7 @@ __all__ = [
     "MeanStderr",
     "ModelFns",
     "ParzenResult",
+    "RealReference",
     "SyntheticDataCurves",
     "TrainedClassifier",
     "apply_in_batches",
@@ -88,12 +94,14 @@ __all__ = [
     "frechet_distance",
     "frechet_distance_gaussians",
     "importance_sampled_log_likelihood",
+    "latent_step_metrics",
     "leave_one_out_accuracy",
     "mean_and_stderr",
     "parzen_evaluate",
     "parzen_log_density",
     "parzen_log_likelihood",
     "pca_svm_accuracy",
+    "per_step_metrics",
     "penultimate_features",
     "predict_logits",
     "prior_sampled_log_likelihood",

@@ -137,7 +137,9 @@ class SyntheticDataCurves(NamedTuple):
     """Paper 002's curves: real-test accuracy against the number of training examples."""
 
     sample_counts: np.ndarray  # int64[P]
-    synthetic: np.ndarray  # float64[P], trained on the synthetic samples and their soft labels
+    # float64[P], trained on the synthetic samples and their soft labels; a pytree of such
+    # curves, one per set, when several synthetic sets are given
+    synthetic: np.ndarray
     lower_bound: np.ndarray  # float64[P], trained on N(0, I) inputs labelled the same way
     upper_bound: np.ndarray  # float64[P], trained on real data (min(count, N_real) examples)
     ground_truth: float  # test accuracy of the labelling ("ground truth") classifier
@@ -145,7 +147,7 @@ class SyntheticDataCurves(NamedTuple):
 
 def synthetic_data_protocol(
     rng_key: jax.Array,
-    synthetic_images: jax.Array,
+    synthetic_images,
     train_images: jax.Array,
     train_labels: jax.Array,
     test_images: jax.Array,
@@ -172,10 +174,13 @@ def synthetic_data_protocol(
     Every classifier uses the same initialisation and minibatch key (common random numbers), so
     differences between the curves come from the data. Each trains for ``num_steps`` steps
     whatever n is, so the curves measure the information in n examples, not the training time.
+    Several synthetic sets (e.g. one per autoencoder) can be scored against one ground truth and
+    one pair of bounds by passing them as a pytree.
 
     Args:
       rng_key: a ``jax.random.key``.
-      synthetic_images: float32[S, H, W, C] samples, e.g. from a sampler chain after burn-in.
+      synthetic_images: float32[S, H, W, C] samples, e.g. from a sampler chain after burn-in;
+        or a pytree (e.g. a dict) of such arrays, each with its own S.
       train_images: float32[N, H, W, C] real training images.
       train_labels: int32[N].
       test_images: float32[M, H, W, C] real test images.
@@ -188,10 +193,11 @@ def synthetic_data_protocol(
       learning_rate: Adam step size.
 
     Returns:
-      A :class:`SyntheticDataCurves`.
+      A :class:`SyntheticDataCurves`; its ``synthetic`` has the structure of
+      ``synthetic_images``.
     """
     counts = np.asarray(sample_counts, np.int64)
-    num_synthetic = synthetic_images.shape[0]
+    num_synthetic = min(x.shape[0] for x in jax.tree.leaves(synthetic_images))
     if counts.ndim != 1 or counts.size == 0 or np.any(np.diff(counts) <= 0) or counts[0] < 1:
         raise ValueError(f"sample_counts must be positive and increasing, got {sample_counts}")
     if counts[-1] > num_synthetic:
@@ -209,7 +215,7 @@ def synthetic_data_protocol(
     k_truth, k_noise, k_fresh = jax.random.split(rng_key, 3)
     truth = train(k_truth, x=train_images, y=train_labels).params
     soft_labels = lambda x: jax.nn.softmax(predict_logits(model, truth, x), axis=-1)
-    noise = jax.random.normal(k_noise, (int(counts[-1]), *synthetic_images.shape[1:]))
+    noise = jax.random.normal(k_noise, (int(counts[-1]), *train_images.shape[1:]))
 
     def curve(x, y, ns):  # -> float64[P]
         fit = lambda n: train(k_fresh, x=x, y=y, num_examples=n).params
@@ -219,7 +225,7 @@ def synthetic_data_protocol(
 
     return SyntheticDataCurves(
         sample_counts=counts,
-        synthetic=curve(synthetic_images, soft_labels(synthetic_images), counts),
+        synthetic=jax.tree.map(lambda x: curve(x, soft_labels(x), counts), synthetic_images),
         lower_bound=curve(noise, soft_labels(noise), counts),
         upper_bound=curve(train_images, train_labels, np.minimum(counts, train_images.shape[0])),
         ground_truth=float(classifier_accuracy(model, truth, test_images, test_labels)),

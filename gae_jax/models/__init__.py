@@ -5,7 +5,7 @@ from __future__ import annotations
 from gae_jax.models.autoencoder import POSTERIORS, Autoencoder, Posterior, Reconstruction
 from gae_jax.models.conv import SUPPORTED_SIZES, DCGANDecoder, DCGANEncoder
 from gae_jax.models.discriminator import Discriminator
-from gae_jax.models.mlp import MLPDecoder, MLPEncoder
+from gae_jax.models.mlp import MATMUL_DTYPES, MLPDecoder, MLPEncoder
 
 ARCHITECTURES = ("mlp", "dcgan")
 
@@ -20,18 +20,27 @@ def build_autoencoder(
     decoder_hidden: tuple[int, ...] = (1000, 1000),
     activation: str = "relu",
     conv_width: int = 64,
+    matmul_dtype: str = "float32",
 ) -> Autoencoder:
-    """Builds an :class:`Autoencoder` for images of ``image_shape`` (H, W, C)."""
+    """Builds an :class:`Autoencoder` for images of ``image_shape`` (H, W, C).
+
+    ``matmul_dtype`` (:data:`MATMUL_DTYPES`) is the operand dtype of the MLPs' matrix products
+    (float32 accumulation and parameters either way); the conv networks support float32 only.
+    """
     if posterior not in POSTERIORS:
         raise ValueError(f"posterior must be one of {POSTERIORS}, got {posterior!r}")
     if latent_dim <= 0:
         raise ValueError(f"latent_dim must be positive, got {latent_dim}")
     out_dim = latent_dim * (2 if posterior == "gaussian" else 1)
     image_shape = tuple(int(d) for d in image_shape)
+    if matmul_dtype not in MATMUL_DTYPES:
+        raise ValueError(f"matmul_dtype must be one of {MATMUL_DTYPES}, got {matmul_dtype!r}")
     if architecture == "mlp":
-        encoder = MLPEncoder(tuple(encoder_hidden), out_dim, activation)
-        decoder = MLPDecoder(tuple(decoder_hidden), image_shape, activation)
+        encoder = MLPEncoder(tuple(encoder_hidden), out_dim, activation, matmul_dtype)
+        decoder = MLPDecoder(tuple(decoder_hidden), image_shape, activation, matmul_dtype)
     elif architecture == "dcgan":
+        if matmul_dtype != "float32":
+            raise ValueError(f"dcgan supports matmul_dtype='float32' only, got {matmul_dtype!r}")
         h, w, _ = image_shape
         if h != w or h not in SUPPORTED_SIZES:
             raise ValueError(
@@ -51,6 +60,7 @@ __all__ = [
     "DCGANDecoder",
     "DCGANEncoder",
     "Discriminator",
+    "MATMUL_DTYPES",
     "MLPDecoder",
     "MLPEncoder",
     "POSTERIORS",

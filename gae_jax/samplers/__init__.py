@@ -31,7 +31,14 @@ from gae_jax.samplers.autoencoder import (
     model_variables,
     sample_posterior,
 )
-from gae_jax.samplers.base import Kernel, chain_keys, record_schedule, sample_chains
+from gae_jax.samplers.base import (
+    GuardedState,
+    Kernel,
+    chain_keys,
+    guard_non_finite,
+    record_schedule,
+    sample_chains,
+)
 from gae_jax.samplers.latent import denoising_latent_chain, latent_chain
 from gae_jax.samplers.reinjection import (
     kept_dataset,
@@ -43,12 +50,14 @@ from gae_jax.samplers.reinjection import (
 __all__ = [
     "BATCH_STATS_MODES",
     "AutoencoderFns",
+    "GuardedState",
     "Kernel",
     "ascent",
     "ascent_chain",
     "autoencoder_fns",
     "chain_keys",
     "denoising_latent_chain",
+    "guard_non_finite",
     "init",
     "kept_dataset",
     "label_transform",

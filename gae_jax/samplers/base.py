@@ -82,6 +82,68 @@ def record_schedule(
     return steps
 
 
+# Restart draws of a step use fold_in(step_key, _RESTART_STREAM), a value no chain index reaches
+# (chain_keys folds in 0 .. num_chains - 1), so they never reuse a chain's transition key.
+_RESTART_STREAM = 2**32 - 1
+
+
+class GuardedState(NamedTuple):
+    """State of a :func:`guard_non_finite` kernel."""
+
+    state: State  # the wrapped kernel's state
+    num_non_finite: jax.Array  # int32[chains], transitions of the chain with a non-finite result
+
+
+def guard_non_finite(
+    kernel: Kernel, restart: Callable[[PRNGKey, int], State] | None = None
+) -> Kernel:
+    """Counts the non-finite transitions of every chain and optionally restarts those chains.
+
+    The wrapped kernel's ``Info`` must have ``is_finite: bool[chains]`` (every kernel here does).
+    A chain whose transition is non-finite is counted in ``GuardedState.num_non_finite``; with
+    ``restart``, its state is replaced by a fresh draw, so it goes on sampling (and, for a kernel
+    with a burn-in, burns in again). The other chains are untouched: they are vmapped and never
+    read another chain's state, except where minibatch batch norm shares statistics between
+    chains (see :mod:`gae_jax.samplers.autoencoder`), which a non-finite chain then poisons for
+    its whole tile. Without non-finite chains the guarded chains equal the unguarded ones.
+
+    Args:
+      kernel: the transition operator to guard.
+      restart: ``restart(rng_key, num_chains) -> State``, fresh states for all chains, chain ``i``
+        drawn from ``fold_in(rng_key, i)`` like the ``init`` helpers (e.g.
+        ``lambda k, n: kernel.init(init.prior_samples(k, n, latent_dim))``); it is only
+        evaluated at steps where some chain is non-finite. None only counts.
+
+    Returns:
+      A kernel over :class:`GuardedState`: ``init`` takes the wrapped kernel's arguments; ``step``
+      returns the wrapped kernel's ``Info``, so ``info.is_finite`` False marks the steps at which
+      a chain was counted (and restarted).
+    """
+
+    def init(*args, **kwargs) -> GuardedState:
+        state = kernel.init(*args, **kwargs)
+        num_chains = jax.tree.leaves(state)[0].shape[0]
+        return GuardedState(state, jnp.zeros((num_chains,), jnp.int32))
+
+    def step(rng_key: PRNGKey, guarded: GuardedState) -> tuple[GuardedState, Info]:
+        state, info = kernel.step(rng_key, guarded.state)
+        bad = jnp.logical_not(info.is_finite)
+        if restart is not None:
+
+            def replace_bad():
+                fresh = restart(jax.random.fold_in(rng_key, _RESTART_STREAM), bad.shape[0])
+                return jax.tree.map(
+                    lambda f, s: jnp.where(bad.reshape(-1, *([1] * (s.ndim - 1))), f, s),
+                    fresh,
+                    state,
+                )
+
+            state = jax.lax.cond(bad.any(), replace_bad, lambda: state)
+        return GuardedState(state, guarded.num_non_finite + bad.astype(jnp.int32)), info
+
+    return Kernel(init=init, step=step)
+
+
 def _default_transform(state: State, info: Info) -> tuple[State, Info]:
     return state, info
 

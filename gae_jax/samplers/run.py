@@ -35,7 +35,7 @@ from gae_jax.models import Autoencoder
 from gae_jax.samplers import figures, init
 from gae_jax.samplers.ascent import ascent_chain
 from gae_jax.samplers.autoencoder import AutoencoderFns, autoencoder_fns, model_variables
-from gae_jax.samplers.base import Kernel, sample_chains
+from gae_jax.samplers.base import Kernel, guard_non_finite, sample_chains
 from gae_jax.samplers.latent import latent_chain
 from gae_jax.samplers.reinjection import reinjection_chain, steps_for_samples
 from gae_jax.train.loop import build_prior, load_trained, model_corruption
@@ -80,20 +80,35 @@ def _run_chains(
     transform: Callable,
     rng_key: jax.Array,
     name: str,
+    draw_init: Callable[[jax.Array, int, dict], jax.Array] | None = None,
 ):
-    """Compiles and runs one batch of chains as a single call; logs and stores its timings.
+    """Compiles and runs one batch of chains as a single call; logs and stores its timings and
+    the chains that turned non-finite (re-drawn with ``draw_init`` if ``on_non_finite`` is
+    ``restart``).
+
+    Args:
+      draw_init: ``(rng_key, num_chains, variables) -> init_arg``, the start distribution; None
+        for chains started at chosen points (interpolations), which are counted, not re-drawn.
 
     Returns:
       ``(state0, final_state, trace)`` as produced on device.
     """
+    restart = ctx.sampler.on_non_finite == "restart" and draw_init is not None
 
     def run(key, variables, init_arg):
         kernel = make_kernel(variables)
-        state0 = kernel.init(init_arg)
+        fresh = lambda k, n: kernel.init(draw_init(k, n, variables))  # noqa: E731
+        guarded = guard_non_finite(kernel, fresh if restart else None)
+        state0 = guarded.init(init_arg)
         final, trace = sample_chains(
-            key, kernel, state0, num_steps, record_steps=record_steps, transform=transform
+            key,
+            guarded,
+            state0,
+            num_steps,
+            record_steps=record_steps,
+            transform=lambda state, info: transform(state.state, info),
         )
-        return state0, final, trace
+        return state0.state, final.state, final.num_non_finite, trace
 
     n = init_arg.shape[0]
     mesh = ctx.mesh
@@ -103,8 +118,22 @@ def _run_chains(
     t0 = time.perf_counter()
     compiled = jax.jit(run).lower(*args).compile()
     t1 = time.perf_counter()
-    out = jax.block_until_ready(compiled(*args))
+    state0, final, num_non_finite, trace = jax.block_until_ready(compiled(*args))
     t2 = time.perf_counter()
+    num_non_finite = np.asarray(num_non_finite)
+    ctx.summary.setdefault("non_finite", {})[name] = {
+        "chains": int((num_non_finite > 0).sum()),
+        "transitions": int(num_non_finite.sum()),
+        "restarted": restart,
+    }
+    if num_non_finite.any():
+        logging.warning(
+            "%s: %d of %d chains turned non-finite (%s)",
+            name,
+            (num_non_finite > 0).sum(),
+            n,
+            "restarted" if restart else "left as they are; sampler.on_non_finite=restart re-draws",
+        )
     timing = {
         "chains": n,
         "steps": num_steps,
@@ -116,13 +145,14 @@ def _run_chains(
     logging.info(
         "%s: %d chains x %d steps in %.2fs (compile %.2fs)", name, n, num_steps, t2 - t1, t1 - t0
     )
-    return out
+    return state0, final, trace
 
 
-def _latent_corruption(
+def latent_corruption(
     cfg: config_lib.ExperimentConfig, s: config_lib.SamplerConfig
 ) -> corruption_lib.Corruption | None:
-    """The latent chain's corruption: None for eq. 1, else eq. 2's C(x~|x)."""
+    """The latent chain's corruption: None for eq. 1, else eq. 2's C(x~|x) (``s.corruption``
+    'model' is the model's training corruption)."""
     if s.corruption == "model":
         c = model_corruption(cfg.model)
     else:
@@ -171,10 +201,17 @@ def _prior(ctx: _Context):
     return build_prior(ctx.cfg.model, model=ctx.model, state=ctx.state, images=images)
 
 
+def _prior_draw(ctx: _Context) -> Callable[[jax.Array, int, dict], jax.Array]:
+    """``(rng_key, num_chains, variables) -> z0``: per-chain draws from the model's prior."""
+    prior = _prior(ctx)
+    return lambda key, n, variables: init.prior_samples(key, n, ctx.model.latent_dim, prior)
+
+
 def sample_latent(ctx: _Context) -> None:
     """Latent chains from prior draws (paper 000 Fig. 4; paper 001 eq. 3 for denoising models)."""
     s = ctx.sampler
-    z0 = init.prior_samples(ctx.key("latent_init"), s.num_chains, ctx.model.latent_dim, _prior(ctx))
+    draw = _prior_draw(ctx)
+    z0 = draw(ctx.key("latent_init"), s.num_chains, ctx.variables)
     transform = lambda state, info: (state.x, state.z, info)
     state0, _, (xs, zs, info) = _run_chains(
         ctx,
@@ -185,6 +222,7 @@ def sample_latent(ctx: _Context) -> None:
         transform,
         ctx.key("latent"),
         "latent",
+        draw,
     )
     steps = s.record_steps
     has_start = steps[0] == 0
@@ -264,7 +302,8 @@ def sample_reinjection(ctx: _Context, image_shape) -> None:
         restart_every=restart_every,
         burn_in_restarts=s.reinjection_burn_in_restarts,
     )
-    x0 = init.normal_noise(ctx.key("reinjection_init"), s.reinjection_chains, image_shape)
+    draw = lambda key, n, variables: init.normal_noise(key, n, image_shape)
+    x0 = draw(ctx.key("reinjection_init"), s.reinjection_chains, ctx.variables)
     transform = lambda state, info: (state.x, info.kept, info.restarted)
     _, _, (xs, kept, restarted) = _run_chains(
         ctx,
@@ -275,6 +314,7 @@ def sample_reinjection(ctx: _Context, image_shape) -> None:
         transform,
         ctx.key("reinjection"),
         "reinjection",
+        draw,
     )
     xs, kept, restarted = np.asarray(xs), np.asarray(kept), np.asarray(restarted)
     ctx.arrays["reinjection_x"] = xs[kept][: s.reinjection_num_samples].astype(np.float16)
@@ -297,17 +337,24 @@ def sample_ascent(ctx: _Context, image_shape) -> None:
     """Paper 003 eq. 10 (from U(0, 1) noise) or eq. 11 (from decoded prior draws)."""
     s = ctx.sampler
     if s.ascent_init == "uniform":
-        x0 = init.uniform_noise(ctx.key("ascent_init"), s.num_chains, image_shape)
+        draw = lambda key, n, variables: init.uniform_noise(key, n, image_shape)
     else:
-        z = init.prior_samples(
-            ctx.key("ascent_init"), s.num_chains, ctx.model.latent_dim, _prior(ctx)
-        )
-        x0 = jax.jit(ctx.fns.decode)(ctx.variables, z)
+        draw_code = _prior_draw(ctx)
+        draw = lambda key, n, variables: ctx.fns.decode(variables, draw_code(key, n, variables))
+    x0 = jax.jit(draw, static_argnums=1)(ctx.key("ascent_init"), s.num_chains, ctx.variables)
     noise = corruption_lib.make_corruption("gaussian", s.ascent_noise) if s.ascent_noise else None
     make_kernel = lambda v: ascent_chain(ctx.fns.reconstruct, v, noise=noise)
     transform = lambda state, info: (state.x, info.change)
     state0, _, (xs, change) = _run_chains(
-        ctx, make_kernel, x0, s.num_steps, _record_steps(s), transform, ctx.key("ascent"), "ascent"
+        ctx,
+        make_kernel,
+        x0,
+        s.num_steps,
+        _record_steps(s),
+        transform,
+        ctx.key("ascent"),
+        "ascent",
+        draw,
     )
     images = np.asarray(xs)
     if s.record_steps[0] == 0:
@@ -340,6 +387,10 @@ def sample_and_save(config: ml_collections.ConfigDict, workdir: str) -> dict:
     requested = config_lib.validate(config)
     cfg, model, state = load_trained(workdir)
     _check_same_model(requested, cfg, workdir)
+    d = cfg.data
+    test_ds = data.load_dataset(d.name, "test", tfds_data_dir=d.tfds_data_dir)
+    config_lib.check_against_data(requested, test_ds.image_shape, num_test=len(test_ds))
+    image_shape = test_ds.image_shape
     s = requested.sampler
     out_dir = os.path.join(workdir, SAMPLES_DIR)
     os.makedirs(out_dir, exist_ok=True)
@@ -352,13 +403,11 @@ def sample_and_save(config: ml_collections.ConfigDict, workdir: str) -> dict:
         fns=autoencoder_fns(
             model, batch_stats_mode=s.batch_stats_mode, bn_tile_size=s.bn_tile_size or None
         ),
-        corruption=_latent_corruption(cfg, s),
+        corruption=latent_corruption(cfg, s),
         mesh=parallel.make_mesh(s.num_devices),
         out_dir=out_dir,
     )
     ctx.summary["sampler"] = dataclasses.asdict(s)
-    d = cfg.data
-    image_shape = data.load_dataset(d.name, "test", tfds_data_dir=d.tfds_data_dir).image_shape
     if "latent" in s.kernels:
         sample_latent(ctx)
         sample_interpolation(ctx)

@@ -171,11 +171,12 @@ def _check_resumable(workdir: str, cfg: config_lib.ExperimentConfig) -> None:
                 )
 
 
-def _write_config(workdir: str, cfg: config_lib.ExperimentConfig) -> None:
-    tmp = os.path.join(workdir, "config.json.tmp")
+def _write_json(path: str, obj) -> None:
+    """Writes atomically: a run killed mid-write leaves the previous file, never half of one."""
+    tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(dataclasses.asdict(cfg), f, indent=2)
-    os.replace(tmp, os.path.join(workdir, "config.json"))
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
 
 
 def restore_or_create(
@@ -206,12 +207,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     ``summary.json``. Returns the summary.
     """
     cfg = config_lib.validate(config)
-    os.makedirs(workdir, exist_ok=True)
     _check_resumable(workdir, cfg)
 
     train_ds = data.load_dataset(cfg.data.name, "train", tfds_data_dir=cfg.data.tfds_data_dir)
     val_ds = data.load_dataset(cfg.data.name, "validation", tfds_data_dir=cfg.data.tfds_data_dir)
     test_ds = data.load_dataset(cfg.data.name, "test", tfds_data_dir=cfg.data.tfds_data_dir)
+    # Values that depend on the data fail here: before the workdir is touched or anything is
+    # compiled, and (sampler section included) before hours of training rather than after.
+    config_lib.check_against_data(
+        cfg, train_ds.image_shape, num_train=len(train_ds), num_test=len(test_ds)
+    )
+    os.makedirs(workdir, exist_ok=True)
     order = data.BatchOrder(len(train_ds), cfg.train.batch_size, cfg.seed)
     image_shape = train_ds.image_shape
 
@@ -220,13 +226,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     tx = make_optimizer(t.optimizer, t.learning_rate, b1=t.b1, b2=t.b2, momentum=t.momentum)
     ckpt = checkpoint.Checkpointer(workdir, max_to_keep=t.keep_checkpoints)
     state = restore_or_create(cfg, ckpt, model, tx, image_shape)
-    _write_config(workdir, cfg)
+    _write_json(os.path.join(workdir, "config.json"), dataclasses.asdict(cfg))
     start_step = int(state.step)
 
     root = jax.random.key(cfg.seed)
     train_key, eval_key = jax.random.fold_in(root, 1), jax.random.fold_in(root, 2)
     adversary = build_adversary(cfg)
-    train_step = jax.jit(build_train_step(cfg.model, model, tx, adversary), donate_argnums=0)
+    skip = t.on_non_finite == "skip"
+    step_fn = build_train_step(cfg.model, model, tx, adversary)
+    train_step = jax.jit(steps.skip_non_finite(step_fn) if skip else step_fn, donate_argnums=0)
     eval_step = jax.jit(steps.make_eval_step(model, corruption=model_corruption(cfg.model)))
     latent_eval = build_latent_eval(cfg, model, adversary, train_ds.images)
 
@@ -238,7 +246,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     eval_every = t.eval_every or order.steps_per_epoch
 
-    writer = MetricWriter(workdir)
+    writer = MetricWriter(workdir, resume_step=start_step)
     if start_step == 0:
         writer.write(0, "test", run_eval(state, test_ds))  # the untrained model, as a baseline
     logging.info(
@@ -255,18 +263,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     progress = Progress(t.num_steps, start_step, prefix=f"[{cfg.model.family}] ")
     t0 = time.perf_counter()
     train_time = 0.0
+    checked_step = start_step  # the last step whose state was seen to be finite
+    skipped_flags = []  # "skip" mode: device scalars of the log window, summed when logging
+    skipped_total = 0
     try:
         for step in range(start_step, t.num_steps):
             batch = train_ds.images[order.indices(step)]
             state, metrics = train_step(state, batch, train_key)
+            if skip:
+                skipped_flags.append(metrics.pop("skipped"))
             done = step + 1
             is_last = done == t.num_steps
             log_now = done % t.log_every == 0 or is_last
             save_now = done % t.checkpoint_every == 0 or is_last
             if log_now or save_now:
                 metrics = {k: float(v) for k, v in metrics.items()}  # host sync
-                _check_finite(done, cfg.model.family, metrics, state, ckpt)
+                if not skip:  # skipping keeps the state finite by construction
+                    _check_finite(done, checked_step, cfg.model.family, metrics, state, ckpt)
+                    checked_step = done
             if log_now:
+                if skip:
+                    metrics["skipped_steps"] = int(jnp.sum(jnp.stack(skipped_flags)))
+                    if metrics["skipped_steps"]:
+                        logging.warning(
+                            "[%s] skipped %d non-finite updates in the %d steps up to step %d",
+                            cfg.model.family,
+                            metrics["skipped_steps"],
+                            len(skipped_flags),
+                            done,
+                        )
+                    skipped_total += metrics["skipped_steps"]
+                    skipped_flags = []
                 writer.write(done, "train", metrics)
                 progress.update(done, metrics)
             if done % eval_every == 0 or is_last:
@@ -294,28 +321,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         "steps_this_run": steps_run,
         "train_seconds": train_time,
         "steps_per_second": steps_run / train_time if steps_run and train_time else None,
+        "skipped_steps": skipped_total,
         "test": test,
     }
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    _write_json(os.path.join(workdir, "summary.json"), summary)
     logging.info("[%s] test %s", cfg.model.family, _fmt(test))
     return summary
 
 
-@jax.jit
-def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.array([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
+_all_finite = jax.jit(steps.all_finite)
 
 
-def _check_finite(step: int, family: str, metrics: dict, state, ckpt) -> None:
-    """Stops before a non-finite state can be checkpointed, so the latest checkpoint stays good."""
+def _check_finite(step: int, checked_step: int, family: str, metrics: dict, state, ckpt) -> None:
+    """Stops before a non-finite state can be checkpointed, so the latest checkpoint stays good.
+
+    Args:
+      step: the step just completed.
+      checked_step: the last step whose state was seen to be finite (the previous check).
+    """
     bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
-    if bad or not bool(_all_finite(state.params)):
-        what = f"loss metrics {bad}" if bad else "parameters"
+    if bad or not bool(_all_finite(state)):
+        what = f"loss metrics {bad}" if bad else "parameters or optimiser state"
+        latest = ckpt.latest_step()
+        resume = (
+            f"the latest checkpoint, step {latest} in {ckpt.directory}, is good; rerunning resumes "
+            "from it"
+            if latest is not None
+            else f"no checkpoint was written yet (in {ckpt.directory})"
+        )
         raise FloatingPointError(
-            f"non-finite {what} at step {step} while training family {family!r}; the latest good "
-            f"checkpoint is step {ckpt.latest_step()} in {ckpt.directory}. Lower the learning "
-            "rate or check the data, then rerun to resume from it."
+            f"non-finite {what} at step {step} while training family {family!r} (finite at step "
+            f"{checked_step}; checked every log_every / checkpoint_every steps). {resume}. Lower "
+            "the learning rate or check the data, or set --config.train.on_non_finite=skip to "
+            "skip the updates of such batches."
         )
 
 
@@ -326,22 +364,31 @@ def _fmt(metrics: dict[str, float]) -> str:
 def load_trained(workdir: str, config: ml_collections.ConfigDict | None = None):
     """Restores ``(cfg, model, state)`` from a training workdir (for sampling and evaluation)."""
     if config is None:
-        with open(os.path.join(workdir, "config.json")) as f:
+        path = os.path.join(workdir, "config.json")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"no trained model in {workdir}: {path} is missing; train one first with "
+                f"`python -m experiments.train --config=... --workdir={workdir}`"
+            )
+        with open(path) as f:
             config = ml_collections.ConfigDict(json.load(f))
     cfg = config_lib.validate(config)
     image_shape = data.load_dataset(
         cfg.data.name, "test", tfds_data_dir=cfg.data.tfds_data_dir
     ).image_shape
+    config_lib.check_against_data(cfg, image_shape)
     model = build_model(cfg.model, image_shape)
     t = cfg.train
     tx = make_optimizer(t.optimizer, t.learning_rate, b1=t.b1, b2=t.b2, momentum=t.momentum)
-    ckpt = checkpoint.Checkpointer(workdir)
-    if ckpt.latest_step() is None:
-        raise FileNotFoundError(
-            f"no checkpoint in {ckpt.directory}; train first with experiments.train"
-        )
-    state = restore_or_create(cfg, ckpt, model, tx, image_shape)
-    ckpt.close()
+    ckpt = checkpoint.Checkpointer(workdir, read_only=True)  # sampling never writes checkpoints
+    try:
+        if ckpt.latest_step() is None:
+            raise FileNotFoundError(
+                f"no checkpoint in {ckpt.directory}; train first with experiments.train"
+            )
+        state = restore_or_create(cfg, ckpt, model, tx, image_shape)
+    finally:
+        ckpt.close()
     return cfg, model, state
 
 

@@ -82,6 +82,35 @@ def _apply_gradients(state: TrainState, tx, grads, batch_stats) -> TrainState:
     )
 
 
+def all_finite(tree) -> jax.Array:
+    """bool[]: every floating-point entry of every leaf of ``tree`` is finite."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in leaves]))
+
+
+def skip_non_finite(step_fn: StepFn) -> StepFn:
+    """Wraps a training step so that a non-finite update is rejected instead of applied.
+
+    If any metric or any array of the new state (parameters, optimiser states, batch-norm
+    statistics, the adversary's parameters) is NaN or Inf, the wrapped step returns the old
+    state with only ``step`` advanced, so later steps see the batches and keys they would have
+    seen anyway. The choice is a select inside the compiled step: no host round trip. Checking
+    the new state rather than the gradients also catches an update that overflows from finite
+    gradients, and it works for every family, whatever its number of optimisers.
+
+    Metrics gain ``skipped``: float32[], 1.0 if this step's update was rejected, else 0.0.
+    """
+
+    def step(state: TrainState, batch: jax.Array, rng_key: jax.Array):
+        new_state, metrics = step_fn(state, batch, rng_key)
+        ok = all_finite((metrics, new_state))
+        kept = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state)
+        skipped = jnp.logical_not(ok).astype(jnp.float32)
+        return kept.replace(step=new_state.step), {**metrics, "skipped": skipped}
+
+    return step
+
+
 def make_ae_step(model, tx, *, reconstruction_loss="bce", corruption=corruption_lib.identity):
     """``ae`` / ``dae``: deterministic encoder, reconstruction of clean x from C(x)."""
     return make_reconstruction_step(

@@ -11,11 +11,22 @@ from absl import logging
 
 class MetricWriter:
     """Appends ``{"step": s, "split": ..., name: value, ...}`` lines to ``<workdir>/metrics.jsonl``
-    and writes the same scalars as ``<split>/<name>`` for TensorBoard."""
+    and writes the same scalars as ``<split>/<name>`` for TensorBoard.
 
-    def __init__(self, workdir: str):
+    Args:
+      workdir: the run directory.
+      resume_step: the step training resumes from. Rows of ``metrics.jsonl`` logged after it
+        came from a run that died before checkpointing them; the resumed run logs them again, so
+        they are dropped (all rows when it is 0: no checkpoint was reached), as is a last line
+        cut short by a kill. The file then reads as if the run had never been interrupted.
+        None keeps every row.
+    """
+
+    def __init__(self, workdir: str, *, resume_step: int | None = None):
         os.makedirs(workdir, exist_ok=True)
         self.path = os.path.join(workdir, "metrics.jsonl")
+        if resume_step is not None and os.path.exists(self.path):
+            _keep_rows_up_to(self.path, resume_step)
         self._jsonl = open(self.path, "a")  # noqa: SIM115 - closed in close()
         try:
             from tensorboardX import SummaryWriter
@@ -36,6 +47,20 @@ class MetricWriter:
         self._jsonl.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _keep_rows_up_to(path: str, step: int) -> None:
+    """Rewrites ``path`` (atomically) with only its complete rows logged at or before ``step``
+    (none if ``step`` is 0)."""
+    with open(path) as f:
+        lines = f.read().split("\n")
+    # A line without its newline is the remainder of a write cut short.
+    complete = [line for line in lines[:-1] if line.strip()]
+    kept = [line for line in complete if json.loads(line)["step"] <= step] if step > 0 else []
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.writelines(line + "\n" for line in kept)
+    os.replace(tmp, path)
 
 
 def read_metrics(workdir: str, split: str | None = None) -> list[dict]:

@@ -75,11 +75,7 @@ def test_logits_are_a_linear_read_out_of_the_penultimate_features():
     np.testing.assert_allclose(logits, SMALL.apply({"params": params}, TEST.images), atol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def curves():
-    # Easy case: the "synthetic" samples are noisy copies of the training images.
-    noise = 0.1 * np.random.default_rng(0).normal(size=TRAIN.images.shape)
-    synthetic = np.clip(TRAIN.images + noise, 0.0, 1.0).astype(np.float32)
+def run_protocol(synthetic):
     return synthetic_data_protocol(
         jax.random.key(4),
         synthetic,
@@ -93,6 +89,17 @@ def curves():
         num_steps=300,
         batch_size=64,
     )
+
+
+# Easy case: the "synthetic" samples are noisy copies of the training images.
+NOISY_COPIES = np.clip(
+    TRAIN.images + 0.1 * np.random.default_rng(0).normal(size=TRAIN.images.shape), 0.0, 1.0
+).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def curves():
+    return run_protocol(NOISY_COPIES)
 
 
 def test_synthetic_protocol_bookkeeping(curves):
@@ -109,6 +116,18 @@ def test_synthetic_protocol_orders_the_bounds_on_an_easy_case(curves):
     assert curves.synthetic[-1] > curves.lower_bound[-1]
     assert curves.synthetic[-1] > curves.synthetic[0]
     assert curves.upper_bound[-1] > curves.upper_bound[0]
+
+
+def test_synthetic_protocol_scores_several_sets_against_one_reference(curves):
+    # Common random numbers: a set scored with others gets exactly its curve when scored alone,
+    # and the shared ground truth and bounds are those of the single-set run.
+    both = run_protocol({"copies": NOISY_COPIES, "grey": np.full_like(NOISY_COPIES, 0.5)})
+    np.testing.assert_array_equal(both.synthetic["copies"], curves.synthetic)
+    np.testing.assert_array_equal(both.lower_bound, curves.lower_bound)
+    np.testing.assert_array_equal(both.upper_bound, curves.upper_bound)
+    assert both.ground_truth == curves.ground_truth
+    # A constant grey image carries one label: far worse training data than the copies.
+    assert both.synthetic["grey"][-1] < both.synthetic["copies"][-1] - 0.3
 
 
 @pytest.mark.parametrize("counts", [(100, 50), (0, 10), (10, 5000)])

@@ -1,0 +1,316 @@
+"""Denoising latent chain throughput: gae_jax (jitted) against PyTorch eager, in one process.
+
+    python -m benchmarks.chains [--chains=1,64,1024,8192] [--steps=10] [--out=PATH]
+
+The chain is paper 000 eq. 2 on the paper-001 MNIST networks (encoder 784-1000-1000-10, decoder
+10-1000-1000-784, ReLU, sigmoid outputs): decode -> sigmoid -> add N(0, 0.5^2) -> encode, every
+chain recording per-step summaries (mean code norm, mean code change, fraction finite). Reports:
+
+* chain-steps per second for each number of chains (``--chains``) x ``--steps`` steps, for
+  gae_jax with each ``--matmul_dtypes`` and PyTorch eager (float32, and bfloat16 autocast),
+  with ratios ours / PyTorch;
+* achieved GFLOP/s (the networks' matmul FLOPs) against the fp32 matmul peak measured in the
+  same run (best of NumPy, XLA and PyTorch on a 2048^3 product);
+* peak RSS of ``--memory_chains`` chains x each of ``--memory_steps`` steps, each in a fresh
+  process, keeping the per-step summaries only;
+* chain throughput with the chain axis sharded over 1, 2 and 4 forced host devices.
+
+Writes everything to ``--out`` (JSON) and prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+from benchmarks import common
+from gae_jax import corruption, models, parallel, samplers
+
+IMAGE_SHAPE = (28, 28, 1)
+LATENT_DIM = 10
+SIGMA = 0.5  # the papers' corruption N(x, 0.25 I)
+
+_CHAINS = flags.DEFINE_list("chains", ["1", "64", "1024", "8192"], "numbers of chains")
+_STEPS = flags.DEFINE_integer("steps", 10, "chain steps per timed call")
+_DTYPES = flags.DEFINE_list(
+    "matmul_dtypes", list(models.MATMUL_DTYPES), "gae_jax matmul operand dtypes to time"
+)
+_ROUNDS = flags.DEFINE_integer("rounds", 5, "timing rounds (the median is reported)")
+_DEVICES = flags.DEFINE_list("devices", ["1", "2", "4"], "forced host device counts")
+_DEVICE_CHAINS = flags.DEFINE_list("device_chains", ["1024", "8192"], "chains per device run")
+_MEMORY_CHAINS = flags.DEFINE_integer("memory_chains", 8192, "chains of the memory runs")
+_MEMORY_STEPS = flags.DEFINE_list("memory_steps", ["100", "1000"], "steps of the memory runs")
+_MEMORY_DTYPE = flags.DEFINE_enum(
+    "memory_matmul_dtype", "bfloat16", list(models.MATMUL_DTYPES), "dtype of the memory runs"
+)
+_SKIP = flags.DEFINE_list("skip", [], "sections to leave out: torch, memory, devices")
+_OUT = flags.DEFINE_string("out", f"{common.RESULTS_DIR}/chains.json", "JSON output path")
+# Internal: a child process measuring one configuration ("memory" or "devices").
+_CHILD = flags.DEFINE_string("child", "", "internal")
+_CHILD_DTYPE = flags.DEFINE_string("child_matmul_dtype", "float32", "internal")
+
+
+def build(matmul_dtype: str):
+    """The benchmarked autoencoder and its variables (the same for every dtype)."""
+    model = models.build_autoencoder(
+        architecture="mlp",
+        image_shape=IMAGE_SHAPE,
+        latent_dim=LATENT_DIM,
+        matmul_dtype=matmul_dtype,
+    )
+    keys = {"params": jax.random.key(0), "latent": jax.random.key(1)}
+    variables = jax.jit(lambda k: model.init(k, jnp.zeros((1, *IMAGE_SHAPE))))(keys)
+    return model, {"params": variables["params"], "batch_stats": {}}
+
+
+def per_step_summary(state, info) -> dict:
+    """What a long run keeps per step: float32[] means over the chains."""
+    del state
+    return {
+        "z_norm": info.z_norm.mean(),
+        "z_change": info.z_change.mean(),
+        "finite": info.is_finite.mean(),
+    }
+
+
+def chain_runner(model, num_steps: int):
+    """``run(key, variables, z0: float32[chains, D]) -> (z, summaries)``, jitted."""
+    fns = samplers.autoencoder_fns(model)
+    noise = corruption.make_corruption("gaussian", SIGMA)
+
+    def run(key, variables, z0):
+        kernel = samplers.denoising_latent_chain(fns.decode, fns.encode, variables, noise)
+        final, trace = samplers.sample_chains(
+            key, kernel, kernel.init(z0), num_steps, transform=per_step_summary
+        )
+        return final.z, trace
+
+    return jax.jit(run)
+
+
+def chain_flops(params, num_chains: int, num_steps: int) -> int:
+    """Matmul FLOPs of a run: ``num_steps`` encodings and ``num_steps + 1`` decodings."""
+    enc, dec = common.dense_flops(params["encoder"]), common.dense_flops(params["decoder"])
+    return num_chains * (num_steps * enc + (num_steps + 1) * dec)
+
+
+def initial_codes(num_chains: int) -> jax.Array:
+    return jax.random.normal(jax.random.key(2), (num_chains, LATENT_DIM))
+
+
+def check_networks(torch, variables, dtypes) -> dict:
+    """Max |difference| of decoded images: PyTorch vs gae_jax float32 (same networks, so
+    rounding only), and each other gae_jax dtype vs float32 (the cost of bf16 operands)."""
+    z = initial_codes(64)
+    decoded = {}
+    for dtype in dtypes:
+        model, _ = build(dtype)
+        decoded[dtype] = np.asarray(jax.jit(samplers.autoencoder_fns(model).decode)(variables, z))
+    out = {f"{d}_vs_float32": float(np.abs(decoded[d] - decoded["float32"]).max()) for d in dtypes}
+    if torch is not None:
+        from benchmarks import torch_reference
+
+        net = torch_reference.Autoencoder(variables["params"])
+        with torch.no_grad():
+            x = torch.sigmoid(net.decoder(torch.from_numpy(np.asarray(z)))).numpy()
+        out["torch_vs_float32"] = float(np.abs(x.reshape(decoded["float32"].shape) - decoded["float32"]).max())
+    return out
+
+
+def throughput(torch, peak: float) -> list[dict]:
+    """One row per number of chains: chain-steps/s and GFLOP/s of every implementation."""
+    steps = _STEPS.value
+    runs = {dtype: (chain_runner(build(dtype)[0], steps)) for dtype in _DTYPES.value}
+    _, variables = build("float32")
+    key = jax.random.key(3)
+    if torch is not None:
+        from benchmarks import torch_reference
+
+        net = torch_reference.Autoencoder(variables["params"])
+    rows = []
+    for num_chains in map(int, _CHAINS.value):
+        z0 = initial_codes(num_chains)
+        fns = {
+            f"ours_{dtype}": lambda run=run, z0=z0: jax.block_until_ready(run(key, variables, z0))
+            for dtype, run in runs.items()
+        }
+        if torch is not None:
+            zt = torch.from_numpy(np.array(z0))
+            chain = torch_reference.denoising_latent_chain
+            fns["torch_float32"] = lambda zt=zt: chain(net, zt, steps, SIGMA)
+
+            def torch_bf16(zt=zt):
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return chain(net, zt, steps, SIGMA)
+
+            fns["torch_bfloat16"] = torch_bf16
+        seconds = common.time_interleaved(fns, rounds=_ROUNDS.value)
+        flops = chain_flops(variables["params"], num_chains, steps)
+        row = {"chains": num_chains, "steps": steps, "gflop_per_call": flops / 1e9}
+        for name, s in seconds.items():
+            row[name] = {
+                "seconds": s,
+                "chain_steps_per_second": num_chains * steps / s,
+                "gflops": flops / s / 1e9,
+                "fraction_of_fp32_peak": flops / s / 1e9 / peak,
+            }
+        rows.append(row)
+        print(f"{num_chains} chains: " + ", ".join(f"{n} {s * 1e3:.1f} ms" for n, s in seconds.items()))
+    return rows
+
+
+def memory_child() -> dict:
+    """Peak RSS of one run of ``--memory_chains`` chains x ``--steps`` steps (a fresh process)."""
+    model, variables = build(_CHILD_DTYPE.value)
+    run = chain_runner(model, _STEPS.value)
+    z0 = initial_codes(_MEMORY_CHAINS.value)
+    key = jax.random.key(3)
+    compiled = run.lower(key, variables, z0).compile()
+    after_compile = common.peak_rss_mb()
+    t0 = time.perf_counter()
+    _, trace = jax.block_until_ready(compiled(key, variables, z0))
+    seconds = time.perf_counter() - t0
+    assert trace["finite"].shape == (_STEPS.value,)
+    return {
+        "chains": _MEMORY_CHAINS.value,
+        "steps": _STEPS.value,
+        "matmul_dtype": _CHILD_DTYPE.value,
+        "peak_rss_after_compile_mb": after_compile,
+        "peak_rss_mb": common.peak_rss_mb(),
+        "run_seconds": seconds,
+        "all_finite": bool(np.all(np.asarray(trace["finite"]) == 1.0)),
+    }
+
+
+def devices_child() -> dict:
+    """Chain-steps/s with the chain axis sharded over all (forced) devices of this process."""
+    model, variables = build(_CHILD_DTYPE.value)
+    run = chain_runner(model, _STEPS.value)
+    mesh = parallel.make_mesh()
+    key, variables = parallel.replicate((jax.random.key(3), variables), mesh)
+    fns = {}
+    for num_chains in map(int, _DEVICE_CHAINS.value):
+        z0 = parallel.shard_leading_axis(initial_codes(num_chains), mesh)
+        fns[str(num_chains)] = lambda z0=z0: jax.block_until_ready(run(key, variables, z0))
+    seconds = common.time_interleaved(fns, rounds=_ROUNDS.value)
+    return {
+        "devices": len(jax.devices()),
+        "matmul_dtype": _CHILD_DTYPE.value,
+        "chain_steps_per_second": {n: int(n) * _STEPS.value / s for n, s in seconds.items()},
+    }
+
+
+def memory(dtype: str) -> list[dict]:
+    rows = []
+    for steps in map(int, _MEMORY_STEPS.value):
+        args = [
+            "--child=memory",
+            f"--steps={steps}",
+            f"--memory_chains={_MEMORY_CHAINS.value}",
+            f"--child_matmul_dtype={dtype}",
+        ]
+        rows.append(common.run_child("benchmarks.chains", args))
+        print(f"memory, {steps} steps: peak RSS {rows[-1]['peak_rss_mb']:.0f} MiB")
+    return rows
+
+
+def scaling(dtype: str) -> list[dict]:
+    rows = []
+    for devices in map(int, _DEVICES.value):
+        args = [
+            "--child=devices",
+            f"--steps={_STEPS.value}",
+            f"--device_chains={','.join(_DEVICE_CHAINS.value)}",
+            f"--rounds={_ROUNDS.value}",
+            f"--child_matmul_dtype={dtype}",
+        ]
+        rows.append(common.run_child("benchmarks.chains", args, devices=devices))
+        print(f"{devices} devices: {rows[-1]['chain_steps_per_second']}")
+    return rows
+
+
+def report(payload: dict) -> str:
+    """The Markdown tables of a result payload."""
+    peak = payload["matmul_peak"]
+    dtypes = payload["matmul_dtypes"]
+    has_torch = payload["machine"]["torch"] is not None
+    headers = ["chains x steps"] + [f"ours {d} (steps/s)" for d in dtypes]
+    if has_torch:
+        headers += ["PyTorch fp32", "PyTorch bf16"]
+        headers += [f"ours {d} / PyTorch {d[:1]}{d[-2:]}" for d in dtypes]
+    headers += [f"ours {d} GFLOP/s (% of fp32 peak)" for d in dtypes]
+    rows = []
+    for r in payload["throughput"]:
+        row = [f"{r['chains']} x {r['steps']}"]
+        row += [r[f"ours_{d}"]["chain_steps_per_second"] for d in dtypes]
+        if has_torch:
+            row += [r["torch_float32"]["chain_steps_per_second"]]
+            row += [r["torch_bfloat16"]["chain_steps_per_second"]]
+            row += [
+                f"{r[f'ours_{d}']['seconds'] and r[f'torch_{d}']['seconds'] / r[f'ours_{d}']['seconds']:.2f}x"
+                for d in dtypes
+            ]
+        row += [
+            f"{r[f'ours_{d}']['gflops']:.0f} ({100 * r[f'ours_{d}']['fraction_of_fp32_peak']:.0f}%)"
+            for d in dtypes
+        ]
+        rows.append(row)
+    out = [
+        f"fp32 matmul peak {peak['peak']:.0f} GFLOP/s ({peak['peak_by']}; "
+        + ", ".join(f"{k} {v:.0f}" for k, v in peak["gflops"].items())
+        + ")",
+        "",
+        common.markdown_table(headers, rows),
+    ]
+    if payload.get("memory"):
+        mem = payload["memory"]
+        out += [
+            "",
+            common.markdown_table(
+                ["chains x steps", "peak RSS (MiB)", "after compile (MiB)", "run (s)"],
+                [
+                    [f"{m['chains']} x {m['steps']}", m["peak_rss_mb"], m["peak_rss_after_compile_mb"], m["run_seconds"]]
+                    for m in mem
+                ],
+            ),
+        ]
+    if payload.get("devices"):
+        dev = payload["devices"]
+        chains = list(dev[0]["chain_steps_per_second"])
+        out += [
+            "",
+            common.markdown_table(
+                ["devices"] + [f"{n} chains (steps/s)" for n in chains],
+                [[d["devices"]] + [d["chain_steps_per_second"][n] for n in chains] for d in dev],
+            ),
+        ]
+    return "\n".join(out)
+
+
+def main(argv):
+    del argv
+    if _CHILD.value:
+        print(json.dumps({"memory": memory_child, "devices": devices_child}[_CHILD.value]()))
+        return
+    torch = None if "torch" in _SKIP.value else common.import_torch()
+    payload = {"machine": common.machine_info(torch), "matmul_dtypes": _DTYPES.value}
+    _, variables = build("float32")
+    payload["network_check"] = check_networks(torch, variables, _DTYPES.value)
+    payload["matmul_peak"] = common.matmul_peak(torch)
+    payload["throughput"] = throughput(torch, payload["matmul_peak"]["peak"])
+    if "memory" not in _SKIP.value:
+        payload["memory"] = memory(_MEMORY_DTYPE.value)
+    if "devices" not in _SKIP.value:
+        payload["devices"] = scaling("float32")
+    payload["load_average_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
+    print(report(payload))
+    common.write_json(_OUT.value, payload)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,165 @@
+"""What both benchmarks share: timing, the machine's matmul peak, child processes, reporting.
+
+Timing: every candidate is warmed up (compiled) first, then the candidates take turns for a
+number of rounds, each round running a candidate long enough to be timed reliably; a
+candidate's time is its median over the rounds. Taking turns means a change in machine load
+(the machine may be shared) slows all candidates alike, so their ratios stay meaningful.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS_DIR = os.path.join(REPO, "benchmarks", "results")
+# XLA's CPU client runs one intra-op thread per core; PyTorch gets the same number.
+THREADS = os.cpu_count() or 1
+
+
+def import_torch():
+    """``torch`` with ``THREADS`` intra-op threads and one inter-op thread, or None if absent."""
+    try:
+        import torch
+    except ImportError:
+        print('PyTorch is not installed (pip install -e ".[bench]"): reporting gae_jax only')
+        return None
+    torch.set_num_threads(THREADS)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process
+        pass
+    return torch
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], object]], *, rounds: int = 5, min_round_seconds: float = 0.5
+) -> dict[str, float]:
+    """Median seconds per call of each function; they take turns for ``rounds`` rounds.
+
+    Every function must return only when its work is done (``jax.block_until_ready``). Its
+    first call is a warm-up (compilation, allocator), the second measures how many calls make
+    a round of at least ``min_round_seconds``.
+    """
+    calls = {}
+    for name, fn in fns.items():
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        calls[name] = max(1, math.ceil(min_round_seconds / max(time.perf_counter() - t0, 1e-9)))
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(calls[name]):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / calls[name])
+    return {name: float(np.median(s)) for name, s in samples.items()}
+
+
+def matmul_peak(torch=None, n: int = 2048, rounds: int = 5) -> dict:
+    """GFLOP/s of an n x n x n float32 matrix product in NumPy, XLA and PyTorch; ``peak`` is
+    the best of them (the machine's attainable fp32 matmul rate). ``xla_bfloat16`` (bf16
+    operands, float32 accumulation) is reported for reference, not counted in the peak."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    ja = jnp.asarray(a)
+    jb = ja.astype(jnp.bfloat16)
+    matmul = jax.jit(jnp.matmul)
+    matmul_bf16 = jax.jit(lambda x, y: jnp.matmul(x, y, preferred_element_type=jnp.float32))
+    fns = {
+        "numpy": lambda: a @ a,
+        "xla": lambda: matmul(ja, ja).block_until_ready(),
+        "xla_bfloat16": lambda: matmul_bf16(jb, jb).block_until_ready(),
+    }
+    if torch is not None:
+        ta = torch.from_numpy(a)
+        fns["torch"] = lambda: ta @ ta
+    seconds = time_interleaved(fns, rounds=rounds)
+    gflops = {name: 2 * n**3 / s / 1e9 for name, s in seconds.items()}
+    fp32 = {name: g for name, g in gflops.items() if name != "xla_bfloat16"}
+    return {"n": n, "gflops": gflops, "peak": max(fp32.values()), "peak_by": max(fp32, key=fp32.get)}
+
+
+def dense_flops(params) -> int:
+    """Multiply-add FLOPs (2 per MAC) of one example through every ``kernel`` in ``params``."""
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    kernels = [x for path, x in leaves if getattr(path[-1], "key", None) == "kernel"]
+    return sum(2 * int(np.prod(k.shape)) for k in kernels)
+
+
+def machine_info(torch=None) -> dict:
+    """CPU, cores, bf16 support, load average, library versions, threads and XLA flags."""
+    model, flags = platform.processor(), []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = value.split()
+    except OSError:  # not Linux
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "avx512_bf16": "avx512_bf16" in flags,
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "torch": None if torch is None else torch.__version__,
+        "threads": {"xla": THREADS, "torch": None if torch is None else torch.get_num_threads()},
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "jax_devices": [str(d) for d in jax.devices()],
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(module: str, args: list[str], *, devices: int | None = None) -> dict:
+    """Runs ``python -m module *args`` in a fresh process (its own peak RSS; XLA flags such as a
+    forced host device count must be set before JAX starts) and returns the JSON object that
+    is the last line of its standard output."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])))
+    if devices is not None:
+        flag = f"--xla_force_host_platform_device_count={devices}"
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flag}".strip()
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args], env=env, cwd=REPO, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def markdown_table(headers: list[str], rows: list[list]) -> str:
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_json(path: str, payload: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2)
+    print(f"wrote {path}")

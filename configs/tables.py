@@ -1,0 +1,31 @@
+"""Shared pieces of the paper-table configs (``configs/paper00N_*.py``); not a config itself.
+
+A table config is selected with a scale preset after a colon, e.g.
+``--config=configs/paper001_mnist.py:small``:
+
+* ``small``   -- mnist5k, a fraction of an epoch, few samples: the CI end-to-end test;
+* ``default`` -- mnist5k with moderate training, the numbers in the README (minutes on 2 cores);
+* ``full``    -- the full MNIST (``tfds:mnist``; or ``--config.data.name=idx:DIR``) with the
+  papers' epochs and sample counts.
+"""
+
+import ml_collections
+
+from gae_jax.reproduce.common import SCALES
+
+
+def table_config(protocol: str, scale: str, models: dict) -> ml_collections.ConfigDict:
+    """The sections every table config has; ``models`` maps names to experiment configs."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r} after the config file's colon; valid: {SCALES}")
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    # Shared by every model of the table (overrides the models' own data section).
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "tfds:mnist" if scale == "full" else "mnist5k"
+    config.data.tfds_data_dir = ml_collections.config_dict.placeholder(str)
+    config.models = ml_collections.ConfigDict(models)
+    config.reproduce = ml_collections.ConfigDict()
+    config.reproduce.protocol = protocol
+    config.reproduce.scale = scale
+    return config

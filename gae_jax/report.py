@@ -1,0 +1,320 @@
+"""The main job's report: figures, ``report.html`` (self-contained), ``summary.json``/``.csv``,
+the terminal table, and an automatic, honest sentence per model on what its chain did.
+
+Everything is a function of the summary dict built by :func:`gae_jax.pipeline.run_pipeline`
+(see there for its layout) plus PNG files already on disk, so a report can be rebuilt from a
+finished ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import math
+import os
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from gae_jax.samplers import figures
+from gae_jax.samplers.run import SAMPLES_DIR
+
+REPORT_FILE = "report.html"
+SUMMARY_JSON = "summary.json"
+SUMMARY_CSV = "summary.csv"
+METRICS_FIGURE = "metrics.png"
+OVERVIEW_FIGURE = "samples_overview.png"
+BUDGET_SECONDS = 600.0
+
+# (key, column label, which direction is better or None, format). Parzen LL carries its
+# standard error in ``parzen_stderr``.
+COLUMNS = (
+    ("parzen_ll", "Parzen LL", "higher", "{:.1f}"),
+    ("frechet", "classifier FD", "lower", "{:.2f}"),
+    ("class_tv", "class TV", "lower", "{:.3f}"),
+    ("classes_covered", "classes", None, "{:.0f}"),
+    ("latent_fd_data", "z FD to data", "lower", "{:.3f}"),
+    ("latent_fd_prior", "z FD to prior", None, "{:.3f}"),
+)
+_LABELS = {key: label for key, label, _, _ in COLUMNS}
+
+
+def _change(key: str, values: list[float], stderr: list[float] | None) -> tuple[int, str]:
+    """Direction (+1 better, -1 worse, 0 no clear change) and a phrase for a metric's change
+    from the first to the last recorded step."""
+    _, label, better, fmt = next(c for c in COLUMNS if c[0] == key)
+    a, b = values[0], values[-1]
+    if stderr is not None:  # Parzen: a change within two combined standard errors is noise
+        unclear = abs(b - a) <= 2.0 * math.hypot(stderr[0], stderr[-1])
+    else:  # no error bar: changes under 5% are not called either way
+        unclear = abs(b - a) <= 0.05 * max(abs(a), abs(b), 1e-12)
+    if unclear:
+        return 0, f"{label} did not change clearly ({fmt.format(a)} -> {fmt.format(b)})"
+    up = b > a
+    sign = 1 if up == (better == "higher") else -1
+    verb = "rose" if up else "fell"
+    quality = "better" if sign > 0 else "worse"
+    return sign, f"{label} {verb} from {fmt.format(a)} to {fmt.format(b)} ({quality})"
+
+
+def chain_verdict(name: str, model: dict) -> str:
+    """One or two plain sentences on whether the chain improved the model's samples, judged
+    from step 0 (decoded prior draws) to the last recorded step, plus the best step when the
+    improvement is not monotone."""
+    m, steps = model["metrics"], model["steps"]
+    parts, score = [], []
+    for key in ("parzen_ll", "frechet", "class_tv"):
+        sign, phrase = _change(key, m[key], m["parzen_stderr"] if key == "parzen_ll" else None)
+        score.append(sign)
+        values = np.asarray(m[key])
+        best = int(np.argmax(values) if key == "parzen_ll" else np.argmin(values))
+        if 0 < best < len(steps) - 1:
+            phrase += f", best at step {steps[best]} ({values[best]:.3g})"
+        parts.append(phrase)
+    better, worse = score.count(1), score.count(-1)
+    if better and not worse:
+        overall = f"the chain improved the samples ({better} of 3 sample measures better, none worse)"
+    elif worse and not better:
+        overall = f"the chain did NOT improve the samples ({worse} of 3 sample measures worse)"
+    elif not better and not worse:
+        overall = "the chain left the samples about as they were"
+    else:
+        overall = f"mixed result: {better} sample measure(s) better, {worse} worse"
+    latent = _change("latent_fd_data", m["latent_fd_data"], None)[1]
+    return (
+        f"{name} (from step {steps[0]} to step {steps[-1]}): {overall}. "
+        f"{'; '.join(parts)}. Codes: {latent.replace('z FD to data', 'Fréchet distance to data codes')}."
+    )
+
+
+def summary_rows(summary: dict) -> list[dict]:
+    """One row per model and recorded step, then the real-data reference: the table shown in
+    the terminal, the report and ``summary.csv``."""
+    rows = []
+    for name, model in summary["models"].items():
+        m = model["metrics"]
+        for i, step in enumerate(model["steps"]):
+            row = {"model": name, "step": step}
+            row.update({key: m[key][i] for key, *_ in COLUMNS})
+            row["parzen_stderr"] = m["parzen_stderr"][i]
+            rows.append(row)
+    real = summary["real_data"]
+    row = {"model": "real data (train digits)", "step": ""}
+    row.update({key: real.get(key, float("nan")) for key, *_ in COLUMNS})
+    row["parzen_stderr"] = real["parzen_stderr"]
+    rows.append(row)
+    return rows
+
+
+def _cells(row: dict) -> list[str]:
+    cells = [str(row["model"]), str(row["step"])]
+    for key, _, _, fmt in COLUMNS:
+        value = row[key]
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            cells.append("-")
+        elif key == "parzen_ll":
+            cells.append(f"{fmt.format(value)} ± {row['parzen_stderr']:.1f}")
+        else:
+            cells.append(fmt.format(value))
+    return cells
+
+
+def format_table(summary: dict) -> str:
+    """The summary table as aligned plain text, followed by each model's verdict."""
+    header = ["model", "step", *[label for _, label, _, _ in COLUMNS]]
+    body = [_cells(r) for r in summary_rows(summary)]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    out = [line(header), line(["-" * w for w in widths])]
+    previous = None
+    for cells in body:
+        if previous is not None and cells[0] != previous:
+            out.append("")
+        out.append(line(cells))
+        previous = cells[0]
+    out.append("")
+    out += [model["verdict"] for model in summary["models"].values()]
+    out.append(_timing_sentence(summary))
+    return "\n".join(out)
+
+
+def _timing_sentence(summary: dict) -> str:
+    total = summary["total_seconds"]
+    within = "within" if total <= BUDGET_SECONDS else "OVER"
+    load = summary["machine"]["load_average_at_start"]
+    return (
+        f"Wall time {total:.0f}s ({total / 60:.1f} min), {within} the 10-minute budget, on "
+        f"{summary['machine']['cpu_count']} CPU cores (1-min load average {load[0]:.1f} at start)."
+    )
+
+
+def write_figures(figures_dir: str, summary: dict, images: dict, num_shown: int) -> None:
+    """Writes the per-step metric plots and the overview of samples at the recorded steps.
+
+    Args:
+      figures_dir: output directory.
+      summary: the job summary (metrics of every model and the real-data reference).
+      images: model name -> float[S, N, H, W, C], the recorded chain images.
+      num_shown: chains shown per model and step in the overview.
+    """
+    panels = [c for c in COLUMNS if c[0] != "classes_covered"]
+    fig = Figure(figsize=(4.0 * len(panels) / 2, 6.4), layout="constrained")
+    axes = fig.subplots(2, len(panels) // 2 + len(panels) % 2).ravel()
+    for ax, (key, label, better, _) in zip(axes, panels, strict=False):
+        for name, model in summary["models"].items():
+            values = np.asarray(model["metrics"][key])
+            err = np.asarray(model["metrics"]["parzen_stderr"]) if key == "parzen_ll" else None
+            ax.errorbar(model["steps"], values, yerr=err, marker="o", capsize=3, label=name)
+        if key in summary["real_data"]:
+            ax.axhline(summary["real_data"][key], color="k", ls="--", lw=1, label="real data")
+        ax.set_title(label + (f" ({better} is better)" if better else ""), fontsize=10)
+        ax.set_xlabel("chain step")
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize="small")
+    fig.savefig(os.path.join(figures_dir, METRICS_FIGURE), dpi=90)
+
+    names = list(images)
+    steps = summary["models"][names[0]]["steps"]
+    cols = int(np.ceil(np.sqrt(num_shown)))
+    fig = Figure(figsize=(1.6 * len(steps) + 0.6, 1.6 * len(names) + 0.4), layout="constrained")
+    axes = fig.subplots(len(names), len(steps), squeeze=False)
+    for r, name in enumerate(names):
+        for c, step in enumerate(steps):
+            canvas = figures.tile(images[name][c, :num_shown], cols)
+            ax = axes[r, c]
+            ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"step {step}", fontsize=10)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=10)
+    fig.savefig(os.path.join(figures_dir, OVERVIEW_FIGURE), dpi=110)
+
+
+def _img(path: str, alt: str) -> str:
+    with open(path, "rb") as f:
+        data = base64.b64encode(f.read()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_STYLE = """
+body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; line-height: 1.45; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th { background: #f0f0f0; } img { max-width: 100%; } .note { background: #f7f7e8; padding: 1em; }
+"""
+
+
+def _html(workdir: str, summary: dict) -> str:
+    fig_dir = os.path.join(workdir, "figures")
+    c = summary["classifier"]
+    names = list(summary["models"])
+    steps = summary["models"][names[0]]["steps"]
+    table = _html_table(
+        ["model", "step", *[label for _, label, _, _ in COLUMNS]],
+        [_cells(r) for r in summary_rows(summary)],
+    )
+    train_table = _html_table(
+        ["model", "chain", "training steps", "trained this run (s)", "test recon MSE"],
+        [
+            [
+                name,
+                m["chain"],
+                str(m["train"]["num_steps"]),
+                f"{m['train']['train_seconds']:.0f}",
+                f"{m['train']['test_mse']:.4f}" if m["train"]["test_mse"] is not None else "-",
+            ]
+            for name, m in summary["models"].items()
+        ],
+    )
+    time_table = _html_table(
+        ["stage", "seconds"],
+        [[k, f"{v:.1f}"] for k, v in summary["stage_seconds"].items()]
+        + [["total", f"{summary['total_seconds']:.1f}"]],
+    )
+    verdicts = "".join(f"<li>{html.escape(m['verdict'])}</li>" for m in summary["models"].values())
+    per_model = []
+    for name, m in summary["models"].items():
+        samples = os.path.join(workdir, name, SAMPLES_DIR)
+        per_model.append(
+            f"<h3>{html.escape(name)}: {html.escape(m['chain'])} chain</h3>"
+            f"<p>64 chains at steps {', '.join(map(str, steps))} (the same chains in every panel):</p>"
+            + _img(os.path.join(samples, "latent_steps.png"), f"{name} samples")
+            + "<p>Slerp between encodings of test digits, decoded (top row of each pair) and after "
+            "the chain steps (bottom row):</p>"
+            + _img(os.path.join(samples, "interpolation.png"), f"{name} interpolation")
+            + "<p>Codes of the chains at each recorded step against the codes of test digits:</p>"
+            + _img(os.path.join(fig_dir, f"{name}_encodings.png"), f"{name} encodings")
+        )
+    headline = "; ".join(
+        f"{name}: Parzen LL {m['metrics']['parzen_ll'][0]:.0f} -> {m['metrics']['parzen_ll'][-1]:.0f}, "
+        f"FD {m['metrics']['frechet'][0]:.2f} -> {m['metrics']['frechet'][-1]:.2f}"
+        for name, m in summary["models"].items()
+    )
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>gae_jax main job report</title>
+<style>{_STYLE}</style></head><body>
+<h1>Markov chains in the latent space of generative autoencoders</h1>
+<p>Trained {", ".join(names)} on <code>{html.escape(summary["data"])}</code>, then ran
+{summary["num_chains"]:,} chains of {summary["chain_steps"]} steps per model, started from prior
+draws: decode, (corrupt, for the denoising models,) encode. Step 0 is the plain decoded prior
+sample; if the chain works, later steps look more like real digits.</p>
+
+<h2>Summary</h2>
+{_img(os.path.join(fig_dir, OVERVIEW_FIGURE), "samples at the recorded steps")}
+{table}
+<ul>{verdicts}</ul>
+
+<h2>Measures per chain step</h2>
+{_img(os.path.join(fig_dir, METRICS_FIGURE), "metrics per step")}
+<ul>
+<li><b>Parzen LL</b>: mean log-likelihood (nats) of the held-out test digits under a Gaussian kernel density on the samples (paper 001); bandwidth chosen per step
+among 10 values in [0.1, 1] on the validation digits. ± is the standard error over test digits.</li>
+<li><b>classifier FD</b>: Fréchet distance between penultimate features of a [{", ".join(map(str, c["hidden"]))}]
+MLP classifier (test accuracy {c["test_accuracy"]:.3f}) for the samples and for the test digits.</li>
+<li><b>class TV</b>: total-variation distance between the classifier's predicted class balance of
+the samples and the test labels' (mode dropping raises it); <b>classes</b>: classes predicted at
+least once.</li>
+<li><b>z FD to data / prior</b>: Fréchet distance between Gaussians fitted to the chains' codes and
+to codes of test digits (encoded the way the chain encodes) / the N(0, I) prior. The chain should
+move codes from the prior towards the encoder's learned distribution.</li>
+<li><b>real data</b>: the training digits put through the same
+measures (as kernel centres for Parzen, as samples for FD and classes), for scale.</li>
+</ul>
+
+<h2>Models</h2>
+{train_table}
+{"".join(per_model)}
+
+<h2>Closing note</h2>
+<div class="note"><p>{html.escape(_timing_sentence(summary))}</p>
+<p>Headline: {html.escape(headline)}.</p>
+{time_table}</div>
+</body></html>
+"""
+
+
+def write_report(workdir: str, summary: dict) -> None:
+    """Writes ``summary.json``, ``summary.csv`` and ``report.html`` into ``workdir`` (figures
+    from :func:`write_figures` and the models' sample figures must exist)."""
+    with open(os.path.join(workdir, SUMMARY_JSON), "w") as f:
+        json.dump(summary, f, indent=2)
+    rows = summary_rows(summary)
+    with open(os.path.join(workdir, SUMMARY_CSV), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(os.path.join(workdir, REPORT_FILE), "w") as f:
+        f.write(_html(workdir, summary))

@@ -1,0 +1,84 @@
+"""Reproductions of the papers' result tables: ``reproduce(config, workdir)``.
+
+``python -m experiments.reproduce --config=configs/paper001_mnist.py --workdir=DIR`` trains (or
+restores) every model of the table into ``DIR/<model>``, measures them with
+:mod:`gae_jax.evaluation` and writes into ``DIR``:
+
+* ``table.md`` -- the tables, ours next to the paper's numbers, with the settings and notes;
+* ``table.csv`` -- the same numbers, one per line (:mod:`gae_jax.reproduce.tables`);
+* ``results.json`` -- everything measured (per-step curves, timings, settings);
+* figures (``*.png``) -- samples of every model and the protocol's curves.
+
+Rerunning restores the trained models instead of retraining them; a longer ``epochs`` resumes
+training from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import ml_collections
+from absl import logging
+
+from gae_jax.reproduce import paper001, paper002, paper004, tables
+from gae_jax.reproduce.common import Context, load_data, train_models, validate
+from gae_jax.reproduce.tables import Entry
+
+# Each protocol module exports TITLE and evaluate(Context) -> Result.
+_PROTOCOLS = {"paper001_mnist": paper001, "paper002_mnist": paper002, "paper004_mnist": paper004}
+
+
+def reproduce(config: ml_collections.ConfigDict, workdir: str) -> list[Entry]:
+    """Trains or restores the table's models, measures them and writes the outputs.
+
+    Args:
+      config: a table config (``configs/paper00N_*.py``; see :mod:`gae_jax.reproduce.common`).
+      workdir: output directory; each model trains into ``workdir/<name>``.
+
+    Returns:
+      The table entries (also in ``table.md`` / ``table.csv``).
+    """
+    table = validate(config)
+    data = load_data(config)
+    t0 = time.perf_counter()
+    models = train_models(config, table, len(data.train), workdir)
+    t1 = time.perf_counter()
+    ctx = Context(config.seed, table, models, data, workdir)
+    protocol = _PROTOCOLS[table.protocol]
+    result = protocol.evaluate(ctx)
+    t2 = time.perf_counter()
+    logging.info("%s: trained in %.0fs, evaluated in %.0fs", table.protocol, t1 - t0, t2 - t1)
+
+    epochs = ", ".join(f"{name} {m.epochs:.3g}" for name, m in models.items())
+    with open(os.path.join(workdir, "table.md"), "w") as f:
+        f.write(
+            f"### {protocol.TITLE}\n\nData `{config.data.name}`: {len(data.train)} training, "
+            f"{len(data.validation)} validation and {len(data.test)} test images; scale "
+            f"`{table.scale}`; epochs trained: {epochs}.\n\n"
+        )
+        f.write(tables.markdown(result.entries))
+        f.write(f"\n{result.notes}")
+    tables.write_csv(os.path.join(workdir, "table.csv"), result.entries)
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump(
+            {
+                "protocol": table.protocol,
+                "title": protocol.TITLE,
+                "scale": table.scale,
+                "data": config.data.name,
+                "num_train": len(data.train),
+                "num_test": len(data.test),
+                "train_seconds": t1 - t0,
+                "evaluate_seconds": t2 - t1,
+                "entries": [e._asdict() for e in result.entries],
+                "details": result.details,
+            },
+            f,
+            indent=2,
+        )
+    return result.entries
+
+
+__all__ = ["Entry", "reproduce"]
