@@ -13,7 +13,9 @@ from gae_jax.pipeline import run_pipeline
 from gae_jax.train.writer import quiet_library_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/quickstart.py", "Job config.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for models and the report.", required=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Directory for models and the report.", required=True
+)
 
 
 def main(argv):

@@ -128,9 +128,10 @@ def _differences(stored, target) -> list[str]:
     stored = ocp.tree.to_flat_dict(dict(stored))
     target = ocp.tree.to_flat_dict(ocp.tree.serialize_tree(target))
     name = "/".join
-    out = [f"{name(k)}: expected, not stored" for k in sorted(target.keys() - stored.keys())]
-    out += [f"{name(k)}: stored, not expected" for k in sorted(stored.keys() - target.keys())]
-    for k in sorted(stored.keys() & target.keys()):
+    order = lambda keys: sorted(keys, key=lambda k: (len(k), k))  # top-level paths (params) first
+    out = [f"{name(k)}: expected, not stored" for k in order(target.keys() - stored.keys())]
+    out += [f"{name(k)}: stored, not expected" for k in order(stored.keys() - target.keys())]
+    for k in order(stored.keys() & target.keys()):
         have, want = stored[k], target[k]
         if tuple(have.shape) != tuple(want.shape) or have.dtype != want.dtype:
             out.append(

@@ -69,7 +69,9 @@ def validate(
     """Checks the whole job's config before anything is trained; ConfigError on a bad value."""
     for key in ("seed", "data", "models", "sampler", "evaluation"):
         if key not in config:
-            raise config_lib.ConfigError(f"config has no '{key}' section; see configs/quickstart.py")
+            raise config_lib.ConfigError(
+                f"config has no '{key}' section; see configs/quickstart.py"
+            )
     if not config.models:
         raise config_lib.ConfigError("config.models is empty; give at least one model section")
     experiments = {}
@@ -126,7 +128,9 @@ class _Stages:
         self._kinds.setdefault(kind, []).append(seconds)
         done = list(self.seconds.values())
         eta = sum(
-            np.mean(self._kinds.get(k, done)) for k, n in self.plan[index + 1 :] if n not in self.seconds
+            np.mean(self._kinds.get(k, done))
+            for k, n in self.plan[index + 1 :]
+            if n not in self.seconds
         )
         logging.info(
             "[main] stage %d/%d: %s done in %.1fs | elapsed %.1fs | ETA %.0fs",
@@ -260,7 +264,7 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
     for name in names:
         plan += [("train", f"train {name}"), ("sample", f"sample {name}")]
         plan += [("evaluate", f"evaluate {name}")]
-    plan.append(("report", "report"))
+    plan.append(("figures", "figures"))
     stages = _Stages(plan)
     figures_dir = os.path.join(workdir, FIGURES_DIR)
     os.makedirs(figures_dir, exist_ok=True)
@@ -285,19 +289,19 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
         real = evaluation.per_step_metrics(train.images[None], reference)
         real = {k: np.asarray(v)[0].tolist() for k, v in real.items()}
 
-    models, images = {}, {}
-    for i, name in enumerate(names):
+    models, shown = {}, {}
+    for i, (name, exp_config) in enumerate(experiment_configs(config).items()):
         model_dir = os.path.join(workdir, name)
-        exp_config = experiment_configs(config)[name]
         with stages.stage("train", f"train {name}"):
             trained = train_and_evaluate(exp_config, model_dir)
         with stages.stage("sample", f"sample {name}"):
             sampled = sample_and_save(exp_config, model_dir)
         with stages.stage("evaluate", f"evaluate {name}"):
             steps = tuple(experiments[name].sampler.record_steps)
-            metrics, images[name] = evaluate_model(
+            metrics, images = evaluate_model(
                 jax.random.fold_in(root, 1 + i), name, model_dir, steps, reference, figures_dir
             )
+            shown[name] = images[:, : ev.overview_samples]
         models[name] = {
             "family": experiments[name].model.family,
             "chain": sampled["latent"]["chain"],
@@ -313,32 +317,32 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
         }
         models[name]["verdict"] = report.chain_verdict(name, models[name])
 
-    with stages.stage("report", "report"):
-        summary = {
-            "data": first.data.name,
-            "num_chains": first.sampler.num_chains,
-            "chain_steps": first.sampler.num_steps,
-            "classifier": {
-                "hidden": list(ev.classifier_hidden),
-                "steps": ev.classifier_steps,
-                "test_accuracy": accuracy,
-                "cached": cached,
-            },
-            "real_data": real,
-            "models": models,
-            "machine": {
-                "cpu_count": os.cpu_count(),
-                "devices": [str(dev) for dev in jax.devices()],
-                "load_average_at_start": list(load_start),
-            },
-            "stage_seconds": stages.seconds,
-        }
-        report.write_figures(figures_dir, summary, images, ev.overview_samples)
-        summary["machine"]["load_average_at_end"] = list(os.getloadavg())
-        summary["total_seconds"] = time.perf_counter() - t_start
-        report.write_report(workdir, summary)
+    summary = {
+        "data": first.data.name,
+        "num_chains": first.sampler.num_chains,
+        "chain_steps": first.sampler.num_steps,
+        "classifier": {
+            "hidden": list(ev.classifier_hidden),
+            "steps": ev.classifier_steps,
+            "test_accuracy": accuracy,
+            "cached": cached,
+        },
+        "real_data": real,
+        "models": models,
+    }
+    with stages.stage("figures", "figures"):
+        report.write_figures(figures_dir, summary, shown)
     summary["stage_seconds"] = stages.seconds
     summary["total_seconds"] = time.perf_counter() - t_start
+    summary["machine"] = {
+        "cpu_count": os.cpu_count(),
+        "devices": [str(dev) for dev in jax.devices()],
+        "load_average_at_start": list(load_start),
+        "load_average_at_end": list(os.getloadavg()),
+    }
+    # Written after the last timed stage, so the report states the job's whole time (writing
+    # the files themselves takes well under a second).
+    report.write_report(workdir, summary)
     print(report.format_table(summary), flush=True)
     print(f"\nReport: {os.path.join(workdir, report.REPORT_FILE)}", flush=True)
     return summary

@@ -75,7 +75,9 @@ def chain_verdict(name: str, model: dict) -> str:
         parts.append(phrase)
     better, worse = score.count(1), score.count(-1)
     if better and not worse:
-        overall = f"the chain improved the samples ({better} of 3 sample measures better, none worse)"
+        overall = (
+            f"the chain improved the samples ({better} of 3 sample measures better, none worse)"
+        )
     elif worse and not better:
         overall = f"the chain did NOT improve the samples ({worse} of 3 sample measures worse)"
     elif not better and not worse:
@@ -150,14 +152,14 @@ def _timing_sentence(summary: dict) -> str:
     )
 
 
-def write_figures(figures_dir: str, summary: dict, images: dict, num_shown: int) -> None:
+def write_figures(figures_dir: str, summary: dict, images: dict) -> None:
     """Writes the per-step metric plots and the overview of samples at the recorded steps.
 
     Args:
       figures_dir: output directory.
       summary: the job summary (metrics of every model and the real-data reference).
-      images: model name -> float[S, N, H, W, C], the recorded chain images.
-      num_shown: chains shown per model and step in the overview.
+      images: model name -> float[S, N, H, W, C], the images of the N chains to show at each
+        recorded step.
     """
     panels = [c for c in COLUMNS if c[0] != "classes_covered"]
     fig = Figure(figsize=(4.0 * len(panels) / 2, 6.4), layout="constrained")
@@ -178,14 +180,16 @@ def write_figures(figures_dir: str, summary: dict, images: dict, num_shown: int)
 
     names = list(images)
     steps = summary["models"][names[0]]["steps"]
-    cols = int(np.ceil(np.sqrt(num_shown)))
+    cols = int(np.ceil(np.sqrt(images[names[0]].shape[1])))
     fig = Figure(figsize=(1.6 * len(steps) + 0.6, 1.6 * len(names) + 0.4), layout="constrained")
     axes = fig.subplots(len(names), len(steps), squeeze=False)
     for r, name in enumerate(names):
         for c, step in enumerate(steps):
-            canvas = figures.tile(images[name][c, :num_shown], cols)
+            canvas = figures.tile(images[name][c], cols)
             ax = axes[r, c]
-            ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray", vmin=0, vmax=1)
+            ax.imshow(
+                canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray", vmin=0, vmax=1
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:

@@ -44,6 +44,7 @@ from gae_jax.evaluation.frechet import (
 )
 from gae_jax.evaluation.parzen import PAPER_BANDWIDTHS, parzen_evaluate
 
+
 class RealReference(NamedTuple):
     """The held-out real data and the trained classifier that samples are measured against."""
 

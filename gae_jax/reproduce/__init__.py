@@ -26,7 +26,8 @@ from gae_jax.reproduce import paper001, paper002, paper004, tables
 from gae_jax.reproduce.common import Context, load_data, train_models, validate
 from gae_jax.reproduce.tables import Entry
 
-# Each protocol module exports TITLE and evaluate(Context) -> Result.
+# Each protocol module exports TITLE, PAPER (its rows' paper numbers by model name) and
+# evaluate(Context) -> Result.
 _PROTOCOLS = {"paper001_mnist": paper001, "paper002_mnist": paper002, "paper004_mnist": paper004}
 
 
@@ -41,13 +42,15 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str) -> list[Entry]:
       The table entries (also in ``table.md`` / ``table.csv``).
     """
     table = validate(config)
+    protocol = _PROTOCOLS[table.protocol]
+    # ConfigDicts sort their keys; rows follow the paper's order, then any extra models.
+    names = [n for n in protocol.PAPER if n in config.models]
+    names += sorted(set(config.models) - set(names))
     data = load_data(config)
     t0 = time.perf_counter()
-    models = train_models(config, table, len(data.train), workdir)
+    models = train_models(config, table, names, len(data.train), workdir)
     t1 = time.perf_counter()
-    ctx = Context(config.seed, table, models, data, workdir)
-    protocol = _PROTOCOLS[table.protocol]
-    result = protocol.evaluate(ctx)
+    result = protocol.evaluate(Context(config.seed, table, models, data, workdir))
     t2 = time.perf_counter()
     logging.info("%s: trained in %.0fs, evaluated in %.0fs", table.protocol, t1 - t0, t2 - t1)
 

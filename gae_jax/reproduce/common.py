@@ -166,12 +166,16 @@ def load_data(config: ml_collections.ConfigDict) -> Data:
 
 
 def train_models(
-    config: ml_collections.ConfigDict, table: TableConfig, num_train: int, workdir: str
+    config: ml_collections.ConfigDict,
+    table: TableConfig,
+    names: list[str],
+    num_train: int,
+    workdir: str,
 ) -> dict[str, Trained]:
-    """Trains each model into ``workdir/<name>``, resuming from (or just restoring) its
-    checkpoint when one exists, and returns the trained models in config order."""
+    """Trains models ``names`` into ``workdir/<name>``, resuming from (or just restoring) their
+    checkpoints when they exist, and returns them in that order."""
     trained = {}
-    for name in config.models:
+    for name in names:
         batch_size = config.models[name].train.batch_size
         steps_per_epoch = num_train // batch_size  # the last partial batch is dropped
         num_steps = max(1, round(table.epochs[name] * steps_per_epoch))

@@ -13,8 +13,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gae_jax import checkpoint, data, models, priors
+from gae_jax import checkpoint, data, models, parallel, priors
 from gae_jax import config as config_lib
 from gae_jax import corruption as corruption_lib
 from gae_jax.train import adversarial, latent, steps
@@ -32,6 +33,7 @@ def build_model(model_cfg: config_lib.ModelConfig, image_shape) -> models.Autoen
         decoder_hidden=model_cfg.decoder_hidden,
         activation=model_cfg.activation,
         conv_width=model_cfg.conv_width,
+        matmul_dtype=model_cfg.matmul_dtype,
     )
 
 
@@ -73,7 +75,9 @@ def build_adversary(cfg: config_lib.ExperimentConfig) -> adversarial.Adversary |
         make_optimizer, t.optimizer, b1=t.b1, b2=t.b2, momentum=t.momentum
     )
     return adversarial.Adversary(
-        discriminator=models.Discriminator(m.disc_hidden, m.disc_dropout),
+        discriminator=models.Discriminator(
+            m.disc_hidden, m.disc_dropout, matmul_dtype=m.matmul_dtype
+        ),
         prior=build_prior(m),
         disc_tx=optimizer(float(t.disc_learning_rate or t.learning_rate)),
         gen_tx=optimizer(float(t.gen_learning_rate or t.learning_rate)),
@@ -160,11 +164,14 @@ def _check_resumable(workdir: str, cfg: config_lib.ExperimentConfig) -> None:
     path = os.path.join(workdir, "config.json")
     current = {"data": dataclasses.asdict(cfg.data), "model": dataclasses.asdict(cfg.model)}
     current = json.loads(json.dumps(current))  # tuples -> lists, as stored
+    # Keys added to a section after a run was stored take their defaults, so the run resumes.
+    defaults = {"data": config_lib.DataConfig(), "model": config_lib.ModelConfig()}
+    defaults = json.loads(json.dumps({k: dataclasses.asdict(v) for k, v in defaults.items()}))
     if os.path.exists(path):
         with open(path) as f:
             stored = json.load(f)
         for section in ("data", "model"):
-            if stored.get(section) != current[section]:
+            if {**defaults[section], **stored.get(section, {})} != current[section]:
                 raise ValueError(
                     f"workdir {workdir} holds a run with a different config.{section} "
                     f"({stored.get(section)} vs {current[section]}); use a new --workdir"
@@ -179,24 +186,83 @@ def _write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
-def restore_or_create(
-    cfg: config_lib.ExperimentConfig, ckpt: checkpoint.Checkpointer, model, tx, image_shape
-) -> TrainState:
-    """The latest checkpoint in ``ckpt`` if there is one, else a freshly initialised state."""
+def init_state(cfg: config_lib.ExperimentConfig, model, tx, image_shape) -> TrainState:
+    """The freshly initialised training state of ``cfg`` (adversary included), from its seed."""
     init_key = jax.random.fold_in(jax.random.key(cfg.seed), 0)
     adversary = build_adversary(cfg)
+    state = create_train_state(init_key, model, tx, image_shape)
+    if adversary is None:
+        return state
+    disc_key = jax.random.fold_in(jax.random.key(cfg.seed), 3)
+    return adversarial.init_adversary(disc_key, state, adversary, cfg.model.latent_dim)
 
-    def init():
-        state = create_train_state(init_key, model, tx, image_shape)
-        if adversary is None:
-            return state
-        disc_key = jax.random.fold_in(jax.random.key(cfg.seed), 3)
-        return adversarial.init_adversary(disc_key, state, adversary, cfg.model.latent_dim)
 
+def restore_or_create(
+    cfg: config_lib.ExperimentConfig,
+    ckpt: checkpoint.Checkpointer,
+    model,
+    tx,
+    image_shape,
+    mesh: Mesh | None = None,
+) -> TrainState:
+    """The latest checkpoint in ``ckpt`` if there is one, else a freshly initialised state;
+    replicated over ``mesh`` if given (restored straight into that placement)."""
+    init = functools.partial(init_state, cfg, model, tx, image_shape)
     if ckpt.latest_step() is None:
-        return init()
+        state = init()
+        return state if mesh is None else parallel.replicate(state, mesh)
     logging.info("Resuming from checkpoint %d in %s", ckpt.latest_step(), ckpt.directory)
-    return ckpt.restore(jax.eval_shape(init))
+    abstract = jax.eval_shape(init)
+    if mesh is not None:
+        replicated = NamedSharding(mesh, PartitionSpec())
+        abstract = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated), abstract
+        )
+    return ckpt.restore(abstract)
+
+
+def build_mesh(cfg: config_lib.ExperimentConfig) -> Mesh:
+    """The training mesh: ``config.mesh.data`` devices (0: all) along a ``data`` axis.
+
+    Raises:
+      ConfigError: the batch size does not split evenly across the devices.
+    """
+    mesh = parallel.make_mesh(cfg.mesh.data, axis_name="data")
+    n = mesh.devices.size
+    if cfg.train.batch_size % n:
+        raise config_lib.ConfigError(
+            f"config.train.batch_size={cfg.train.batch_size} does not split across the {n} "
+            f"devices of config.mesh.data={cfg.mesh.data}; valid: a batch size that is a "
+            f"multiple of {n}, or config.mesh.data set to a divisor of the batch size"
+        )
+    return mesh
+
+
+def jit_train_steps(step_fn: steps.StepFn, mesh: Mesh):
+    """``step_fn`` over a stack of batches (:func:`steps.scan_steps`), compiled data-parallel.
+
+    Returns ``train_steps(state, batches: float32[K, B, H, W, C], rng_key) -> (state,
+    metrics[K])`` with the state replicated over ``mesh`` and donated (updated in place), and
+    every batch split along B over the ``data`` axis; XLA inserts the gradient all-reduce.
+    """
+    replicated = NamedSharding(mesh, PartitionSpec())
+    batches = NamedSharding(mesh, PartitionSpec(None, "data"))
+    return jax.jit(
+        steps.scan_steps(step_fn),
+        in_shardings=(replicated, batches, replicated),
+        out_shardings=replicated,
+        donate_argnums=0,
+    )
+
+
+def dispatch_end(step: int, train_cfg: config_lib.TrainConfig, eval_every: int) -> int:
+    """The step that one dispatch from ``step`` runs up to: at most ``steps_per_dispatch``
+    steps, aligned to multiples of it, and never past a step that logs, evaluates or
+    checkpoints. Dispatches are a function of the step number alone, so a resumed run
+    repeats the uninterrupted run's dispatches (and its floating-point results)."""
+    t = train_cfg
+    everies = (t.steps_per_dispatch, t.log_every, t.checkpoint_every, eval_every)
+    return min([t.num_steps] + [(step // every + 1) * every for every in everies])
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -224,8 +290,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     model = build_model(cfg.model, image_shape)
     t = cfg.train
     tx = make_optimizer(t.optimizer, t.learning_rate, b1=t.b1, b2=t.b2, momentum=t.momentum)
+    mesh = build_mesh(cfg)
     ckpt = checkpoint.Checkpointer(workdir, max_to_keep=t.keep_checkpoints)
-    state = restore_or_create(cfg, ckpt, model, tx, image_shape)
+    state = restore_or_create(cfg, ckpt, model, tx, image_shape, mesh)
     _write_json(os.path.join(workdir, "config.json"), dataclasses.asdict(cfg))
     start_step = int(state.step)
 
@@ -234,7 +301,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     adversary = build_adversary(cfg)
     skip = t.on_non_finite == "skip"
     step_fn = build_train_step(cfg.model, model, tx, adversary)
-    train_step = jax.jit(steps.skip_non_finite(step_fn) if skip else step_fn, donate_argnums=0)
+    train_steps = jit_train_steps(steps.skip_non_finite(step_fn) if skip else step_fn, mesh)
+    batch_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
     eval_step = jax.jit(steps.make_eval_step(model, corruption=model_corruption(cfg.model)))
     latent_eval = build_latent_eval(cfg, model, adversary, train_ds.images)
 
@@ -264,32 +332,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     t0 = time.perf_counter()
     train_time = 0.0
     checked_step = start_step  # the last step whose state was seen to be finite
-    skipped_flags = []  # "skip" mode: device scalars of the log window, summed when logging
+    skipped_flags = []  # "skip" mode: device float32[K] of the log window, summed when logging
     skipped_total = 0
     try:
-        for step in range(start_step, t.num_steps):
-            batch = train_ds.images[order.indices(step)]
-            state, metrics = train_step(state, batch, train_key)
+        done = start_step
+        while done < t.num_steps:
+            step, done = done, dispatch_end(done, t, eval_every)
+            batches = np.stack([train_ds.images[order.indices(s)] for s in range(step, done)])
+            batches = parallel.shard_host_array(batches, batch_sharding)
+            state, metrics = train_steps(state, batches, train_key)
             if skip:
                 skipped_flags.append(metrics.pop("skipped"))
-            done = step + 1
             is_last = done == t.num_steps
             log_now = done % t.log_every == 0 or is_last
             save_now = done % t.checkpoint_every == 0 or is_last
             if log_now or save_now:
-                metrics = {k: float(v) for k, v in metrics.items()}  # host sync
+                metrics = {k: float(v[-1]) for k, v in metrics.items()}  # step done; host sync
                 if not skip:  # skipping keeps the state finite by construction
                     _check_finite(done, checked_step, cfg.model.family, metrics, state, ckpt)
                     checked_step = done
             if log_now:
                 if skip:
-                    metrics["skipped_steps"] = int(jnp.sum(jnp.stack(skipped_flags)))
+                    flags = jnp.concatenate(skipped_flags)
+                    metrics["skipped_steps"] = int(jnp.sum(flags))
                     if metrics["skipped_steps"]:
                         logging.warning(
                             "[%s] skipped %d non-finite updates in the %d steps up to step %d",
                             cfg.model.family,
                             metrics["skipped_steps"],
-                            len(skipped_flags),
+                            flags.shape[0],
                             done,
                         )
                     skipped_total += metrics["skipped_steps"]
@@ -395,9 +466,13 @@ def load_trained(workdir: str, config: ml_collections.ConfigDict | None = None):
 __all__ = [
     "build_adversary",
     "build_latent_eval",
+    "build_mesh",
     "build_model",
     "build_prior",
     "build_train_step",
+    "dispatch_end",
+    "init_state",
+    "jit_train_steps",
     "load_trained",
     "train_and_evaluate",
 ]

@@ -111,6 +111,21 @@ def skip_non_finite(step_fn: StepFn) -> StepFn:
     return step
 
 
+def scan_steps(step_fn: StepFn) -> StepFn:
+    """Runs a training step over a stack of batches in one call, with ``lax.scan``.
+
+    ``steps(state, batches: float32[K, B, H, W, C], rng_key) -> (state, metrics)`` equals K
+    calls of ``step_fn`` (each step derives its keys from ``state.step`` as usual); every metric
+    gains a leading axis of length K. One compiled call per K steps saves K - 1 dispatches and
+    host round trips, and lets XLA overlap the end of one step with the start of the next.
+    """
+
+    def steps(state: TrainState, batches: jax.Array, rng_key: jax.Array):
+        return jax.lax.scan(lambda s, batch: step_fn(s, batch, rng_key), state, batches)
+
+    return steps
+
+
 def make_ae_step(model, tx, *, reconstruction_loss="bce", corruption=corruption_lib.identity):
     """``ae`` / ``dae``: deterministic encoder, reconstruction of clean x from C(x)."""
     return make_reconstruction_step(

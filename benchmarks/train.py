@@ -1,0 +1,158 @@
+"""DAAE training throughput: gae_jax (jitted) against PyTorch eager, in one process.
+
+    python -m benchmarks.train [--batch_sizes=64,256] [--steps_per_dispatch=1,8] [--out=PATH]
+
+One training step is paper 001's per-minibatch update of a DAAE on mnist5k (``configs/
+daae_mnist5k.py``: encoder 784-1000-1000-10, decoder 10-1000-1000-784, discriminator
+10-1000-1000-1 with dropout, Gaussian corruption sigma 0.5, three Adam optimisers): the
+reconstruction, discriminator and generator updates, in that order. gae_jax runs the library's
+own training step (``gae_jax.train.loop``: ``build_train_step`` under ``jit_train_steps``, the
+state donated), for each ``--matmul_dtypes`` and ``--steps_per_dispatch``; PyTorch runs
+``benchmarks.torch_reference.DAAE`` (float32, and bfloat16 autocast). Both see the same
+batches from the same initial weights. Reports examples per second and ratios ours / PyTorch,
+writes ``--out`` (JSON) and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from absl import app, flags
+
+from benchmarks import common
+from configs import daae_mnist5k
+from gae_jax import config as config_lib
+from gae_jax import data, models
+from gae_jax.train import loop
+from gae_jax.train.state import make_optimizer
+
+_BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["64", "256"], "batch sizes")
+_STEPS = flags.DEFINE_integer("steps", 16, "training steps per timed call")
+_DISPATCH = flags.DEFINE_list("steps_per_dispatch", ["1", "8"], "gae_jax steps per call")
+_DTYPES = flags.DEFINE_list(
+    "matmul_dtypes", list(models.MATMUL_DTYPES), "gae_jax matmul operand dtypes to time"
+)
+_ROUNDS = flags.DEFINE_integer("rounds", 5, "timing rounds (the median is reported)")
+_SKIP = flags.DEFINE_list("skip", [], "sections to leave out: torch")
+_OUT = flags.DEFINE_string("out", f"{common.RESULTS_DIR}/train.json", "JSON output path")
+
+
+def experiment_config(batch_size: int, matmul_dtype: str, steps_per_dispatch: int):
+    config = daae_mnist5k.get_config()
+    config.train.batch_size = batch_size
+    config.train.steps_per_dispatch = steps_per_dispatch
+    config.model.matmul_dtype = matmul_dtype
+    config.mesh.data = 1
+    return config_lib.validate(config)
+
+
+class Ours:
+    """The library's training path for one configuration; ``run(batches)`` trains on
+    ``batches: float32[S, B, H, W, C]`` (S a multiple of steps_per_dispatch) and blocks."""
+
+    def __init__(self, cfg: config_lib.ExperimentConfig, image_shape):
+        t = cfg.train
+        model = loop.build_model(cfg.model, image_shape)
+        tx = make_optimizer(t.optimizer, t.learning_rate, b1=t.b1, b2=t.b2, momentum=t.momentum)
+        self.mesh = loop.build_mesh(cfg)
+        self.state = loop.init_state(cfg, model, tx, image_shape)
+        self.initial_state = jax.tree.map(np.asarray, self.state)  # the PyTorch side's start
+        step_fn = loop.build_train_step(cfg.model, model, tx, loop.build_adversary(cfg))
+        self.train_steps = loop.jit_train_steps(step_fn, self.mesh)
+        self.k = t.steps_per_dispatch
+        self.key = jax.random.key(cfg.seed)
+        self.metrics = None
+
+    def run(self, batches: np.ndarray) -> None:
+        for i in range(0, batches.shape[0], self.k):
+            self.state, self.metrics = self.train_steps(
+                self.state, batches[i : i + self.k], self.key
+            )
+        jax.block_until_ready(self.state)
+
+
+def batch_stack(images: np.ndarray, batch_size: int, num_steps: int, seed: int) -> np.ndarray:
+    """float32[num_steps, batch_size, H, W, C]: the loop's first ``num_steps`` batches."""
+    order = data.BatchOrder(images.shape[0], batch_size, seed)
+    return np.stack([images[order.indices(s)] for s in range(num_steps)])
+
+
+def benchmark(torch, batch_size: int, images: np.ndarray) -> dict:
+    """Examples/s of every gae_jax configuration and PyTorch at one batch size."""
+    batches = batch_stack(images, batch_size, _STEPS.value, seed=0)
+    fns, ours = {}, {}
+    for dtype in _DTYPES.value:
+        for k in map(int, _DISPATCH.value):
+            if _STEPS.value % k:
+                raise ValueError(f"--steps={_STEPS.value} is not a multiple of {k}")
+            name = f"ours_{dtype}_k{k}"
+            ours[name] = Ours(experiment_config(batch_size, dtype, k), images.shape[1:])
+            fns[name] = lambda o=ours[name]: o.run(batches)
+    row = {"batch_size": batch_size, "steps_per_call": _STEPS.value}
+    if torch is not None:
+        from benchmarks import torch_reference
+
+        start = next(iter(ours.values())).initial_state
+        flat = torch.from_numpy(batches.reshape(*batches.shape[:2], -1))
+        for dtype in ("float32", "bfloat16"):
+            daae = torch_reference.DAAE(start.params, start.disc_params)
+
+            def run(daae=daae, dtype=dtype):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+                    for x in flat:
+                        daae.step(x)
+
+            fns[f"torch_{dtype}"] = run
+        # The same update from the same weights: first-batch losses agree up to the noise.
+        first = torch_reference.DAAE(start.params, start.disc_params).step(flat[0])
+        row["first_step_losses_torch"] = {k: float(v) for k, v in first.items()}
+    probe = next(iter(ours.values()))
+    probe.run(batches[: probe.k])
+    row["first_step_losses_ours"] = {
+        k: float(probe.metrics[k][0]) for k in ("recon_loss", "disc_loss", "gen_loss")
+    }
+    seconds = common.time_interleaved(fns, rounds=_ROUNDS.value, min_round_seconds=1.0)
+    for name, s in seconds.items():
+        row[name] = {"seconds": s, "examples_per_second": batch_size * _STEPS.value / s}
+    print(f"batch {batch_size}: " + ", ".join(f"{n} {s * 1e3:.0f} ms" for n, s in seconds.items()))
+    return row
+
+
+def _dtype(name: str) -> str:
+    """``ours_bfloat16_k8`` -> ``bfloat16``."""
+    return name.split("_")[1]
+
+
+def report(payload: dict) -> str:
+    ours = [n for n in payload["rows"][0] if n.startswith("ours_")]
+    has_torch = "torch_float32" in payload["rows"][0]
+    headers = ["batch", *(f"{n[5:]} (ex/s)" for n in ours)]
+    if has_torch:
+        headers += ["PyTorch fp32", "PyTorch bf16"]
+        headers += [f"{n[5:]} / PyTorch {_dtype(n)}" for n in ours]
+    rows = []
+    for r in payload["rows"]:
+        row = [r["batch_size"], *(r[n]["examples_per_second"] for n in ours)]
+        if has_torch:
+            row += [r["torch_float32"]["examples_per_second"]]
+            row += [r["torch_bfloat16"]["examples_per_second"]]
+            row += [f"{r[f'torch_{_dtype(n)}']['seconds'] / r[n]['seconds']:.2f}x" for n in ours]
+        rows.append(row)
+    return common.markdown_table(headers, rows)
+
+
+def main(argv):
+    del argv
+    torch = None if "torch" in _SKIP.value else common.import_torch()
+    payload = {"machine": common.machine_info(torch)}
+    images = data.load_dataset("mnist5k", "train").images
+    payload["rows"] = [benchmark(torch, int(b), images) for b in _BATCH_SIZES.value]
+    payload["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(report(payload))
+    common.write_json(_OUT.value, payload)
+
+
+if __name__ == "__main__":
+    app.run(main)
