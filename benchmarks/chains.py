@@ -20,7 +20,9 @@ Writes everything to ``--out`` (JSON) and prints Markdown tables.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import time
 
 import jax
@@ -118,14 +120,29 @@ def check_networks(torch, variables, dtypes) -> dict:
         net = torch_reference.Autoencoder(variables["params"])
         with torch.no_grad():
             x = torch.sigmoid(net.decoder(torch.from_numpy(np.asarray(z)))).numpy()
-        out["torch_vs_float32"] = float(np.abs(x.reshape(decoded["float32"].shape) - decoded["float32"]).max())
+        out["torch_vs_float32"] = float(
+            np.abs(x.reshape(decoded["float32"].shape) - decoded["float32"]).max()
+        )
     return out
+
+
+def torch_chain_fns(torch, net, z0: jax.Array, num_steps: int) -> dict:
+    """The PyTorch chain from ``z0`` in float32 and under bfloat16 autocast."""
+    from benchmarks.torch_reference import denoising_latent_chain
+
+    z = torch.from_numpy(np.array(z0))
+
+    def run(dtype):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+            return denoising_latent_chain(net, z, num_steps, SIGMA)
+
+    return {f"torch_{dtype}": functools.partial(run, dtype) for dtype in ("float32", "bfloat16")}
 
 
 def throughput(torch, peak: float) -> list[dict]:
     """One row per number of chains: chain-steps/s and GFLOP/s of every implementation."""
     steps = _STEPS.value
-    runs = {dtype: (chain_runner(build(dtype)[0], steps)) for dtype in _DTYPES.value}
+    runs = {dtype: chain_runner(build(dtype)[0], steps) for dtype in _DTYPES.value}
     _, variables = build("float32")
     key = jax.random.key(3)
     if torch is not None:
@@ -136,19 +153,10 @@ def throughput(torch, peak: float) -> list[dict]:
     for num_chains in map(int, _CHAINS.value):
         z0 = initial_codes(num_chains)
         fns = {
-            f"ours_{dtype}": lambda run=run, z0=z0: jax.block_until_ready(run(key, variables, z0))
-            for dtype, run in runs.items()
+            f"ours_{dtype}": common.blocking(run, key, variables, z0) for dtype, run in runs.items()
         }
         if torch is not None:
-            zt = torch.from_numpy(np.array(z0))
-            chain = torch_reference.denoising_latent_chain
-            fns["torch_float32"] = lambda zt=zt: chain(net, zt, steps, SIGMA)
-
-            def torch_bf16(zt=zt):
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    return chain(net, zt, steps, SIGMA)
-
-            fns["torch_bfloat16"] = torch_bf16
+            fns.update(torch_chain_fns(torch, net, z0, steps))
         seconds = common.time_interleaved(fns, rounds=_ROUNDS.value)
         flops = chain_flops(variables["params"], num_chains, steps)
         row = {"chains": num_chains, "steps": steps, "gflop_per_call": flops / 1e9}
@@ -160,7 +168,8 @@ def throughput(torch, peak: float) -> list[dict]:
                 "fraction_of_fp32_peak": flops / s / 1e9 / peak,
             }
         rows.append(row)
-        print(f"{num_chains} chains: " + ", ".join(f"{n} {s * 1e3:.1f} ms" for n, s in seconds.items()))
+        times = ", ".join(f"{n} {s * 1e3:.1f} ms" for n, s in seconds.items())
+        print(f"{num_chains} chains: {times}")
     return rows
 
 
@@ -196,7 +205,7 @@ def devices_child() -> dict:
     fns = {}
     for num_chains in map(int, _DEVICE_CHAINS.value):
         z0 = parallel.shard_leading_axis(initial_codes(num_chains), mesh)
-        fns[str(num_chains)] = lambda z0=z0: jax.block_until_ready(run(key, variables, z0))
+        fns[str(num_chains)] = common.blocking(run, key, variables, z0)
     seconds = common.time_interleaved(fns, rounds=_ROUNDS.value)
     return {
         "devices": len(jax.devices()),
@@ -274,7 +283,12 @@ def report(payload: dict) -> str:
             common.markdown_table(
                 ["chains x steps", "peak RSS (MiB)", "after compile (MiB)", "run (s)"],
                 [
-                    [f"{m['chains']} x {m['steps']}", m["peak_rss_mb"], m["peak_rss_after_compile_mb"], m["run_seconds"]]
+                    [
+                        f"{m['chains']} x {m['steps']}",
+                        m["peak_rss_mb"],
+                        m["peak_rss_after_compile_mb"],
+                        m["run_seconds"],
+                    ]
                     for m in mem
                 ],
             ),
@@ -307,7 +321,7 @@ def main(argv):
         payload["memory"] = memory(_MEMORY_DTYPE.value)
     if "devices" not in _SKIP.value:
         payload["devices"] = scaling("float32")
-    payload["load_average_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
+    payload["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     print(report(payload))
     common.write_json(_OUT.value, payload)
 

@@ -8,6 +8,7 @@ candidate's time is its median over the rounds. Taking turns means a change in m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -36,11 +37,14 @@ def import_torch():
         print('PyTorch is not installed (pip install -e ".[bench]"): reporting gae_jax only')
         return None
     torch.set_num_threads(THREADS)
-    try:
+    with contextlib.suppress(RuntimeError):  # already set in this process
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set in this process
-        pass
     return torch
+
+
+def blocking(fn: Callable, *args) -> Callable[[], object]:
+    """``fn(*args)`` as a thunk that returns when the (asynchronously dispatched) work is done."""
+    return lambda: jax.block_until_ready(fn(*args))
 
 
 def time_interleaved(
@@ -88,7 +92,12 @@ def matmul_peak(torch=None, n: int = 2048, rounds: int = 5) -> dict:
     seconds = time_interleaved(fns, rounds=rounds)
     gflops = {name: 2 * n**3 / s / 1e9 for name, s in seconds.items()}
     fp32 = {name: g for name, g in gflops.items() if name != "xla_bfloat16"}
-    return {"n": n, "gflops": gflops, "peak": max(fp32.values()), "peak_by": max(fp32, key=fp32.get)}
+    return {
+        "n": n,
+        "gflops": gflops,
+        "peak": max(fp32.values()),
+        "peak_by": max(fp32, key=fp32.get),
+    }
 
 
 def dense_flops(params) -> int:
@@ -135,7 +144,9 @@ def run_child(module: str, args: list[str], *, devices: int | None = None) -> di
     """Runs ``python -m module *args`` in a fresh process (its own peak RSS; XLA flags such as a
     forced host device count must be set before JAX starts) and returns the JSON object that
     is the last line of its standard output."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
+    )
     if devices is not None:
         flag = f"--xla_force_host_platform_device_count={devices}"
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flag}".strip()

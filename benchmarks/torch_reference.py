@@ -16,11 +16,11 @@ from torch import nn
 
 def _linear(dense_params) -> nn.Linear:
     """A ``torch.nn.Linear`` holding a Flax ``Dense``'s kernel [in, out] and bias [out]."""
-    kernel = np.asarray(dense_params["kernel"], np.float32)
+    kernel = np.array(dense_params["kernel"], np.float32)  # a writable copy
     layer = nn.Linear(*kernel.shape)
     with torch.no_grad():
         layer.weight.copy_(torch.from_numpy(kernel.T.copy()))
-        layer.bias.copy_(torch.from_numpy(np.asarray(dense_params["bias"], np.float32)))
+        layer.bias.copy_(torch.from_numpy(np.array(dense_params["bias"], np.float32)))
     return layer
 
 

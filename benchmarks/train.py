@@ -107,7 +107,7 @@ def benchmark(torch, batch_size: int, images: np.ndarray) -> dict:
             fns[f"torch_{dtype}"] = run
         # The same update from the same weights: first-batch losses agree up to the noise.
         first = torch_reference.DAAE(start.params, start.disc_params).step(flat[0])
-        row["first_step_losses_torch"] = {k: float(v) for k, v in first.items()}
+        row["first_step_losses_torch"] = {k: v.item() for k, v in first.items()}
     probe = next(iter(ours.values()))
     probe.run(batches[: probe.k])
     row["first_step_losses_ours"] = {

@@ -3,7 +3,8 @@
 A table config is selected with a scale preset after a colon, e.g.
 ``--config=configs/paper001_mnist.py:small``:
 
-* ``small``   -- mnist5k, a fraction of an epoch, few samples: the CI end-to-end test;
+* ``small``   -- mnist5k, a fraction of an epoch, few samples and layers of at most 128 units:
+  the CI end-to-end test, which checks the pipeline rather than the numbers;
 * ``default`` -- mnist5k with moderate training, the numbers in the README (minutes on 2 cores);
 * ``full``    -- the full MNIST (``tfds:mnist``; or ``--config.data.name=idx:DIR``) with the
   papers' epochs and sample counts.
@@ -25,6 +26,10 @@ def table_config(protocol: str, scale: str, models: dict) -> ml_collections.Conf
     config.data.name = "tfds:mnist" if scale == "full" else "mnist5k"
     config.data.tfds_data_dir = ml_collections.config_dict.placeholder(str)
     config.models = ml_collections.ConfigDict(models)
+    if scale == "small":  # compile time and the iDAAE's M encodings dominate tiny runs
+        for model in config.models.values():
+            for key in ("encoder_hidden", "decoder_hidden", "disc_hidden"):
+                model.model[key] = tuple(min(width, 128) for width in model.model[key])
     config.reproduce = ml_collections.ConfigDict()
     config.reproduce.protocol = protocol
     config.reproduce.scale = scale

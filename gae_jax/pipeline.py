@@ -36,7 +36,6 @@ from gae_jax.samplers import init
 from gae_jax.samplers.run import SAMPLES_DIR, latent_corruption, sample_and_save
 from gae_jax.train import build_prior, load_trained, train_and_evaluate
 
-FIGURES_DIR = "figures"
 CLASSIFIER_DIR = "classifier"
 
 
@@ -266,7 +265,7 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
         plan += [("evaluate", f"evaluate {name}")]
     plan.append(("figures", "figures"))
     stages = _Stages(plan)
-    figures_dir = os.path.join(workdir, FIGURES_DIR)
+    figures_dir = os.path.join(workdir, report.FIGURES_DIR)
     os.makedirs(figures_dir, exist_ok=True)
     root = jax.random.key(first.seed)
 

@@ -22,6 +22,7 @@ from gae_jax.samplers import figures
 from gae_jax.samplers.run import SAMPLES_DIR
 
 REPORT_FILE = "report.html"
+FIGURES_DIR = "figures"  # under the workdir
 SUMMARY_JSON = "summary.json"
 SUMMARY_CSV = "summary.csv"
 METRICS_FIGURE = "metrics.png"
@@ -59,35 +60,49 @@ def _change(key: str, values: list[float], stderr: list[float] | None) -> tuple[
     return sign, f"{label} {verb} from {fmt.format(a)} to {fmt.format(b)} ({quality})"
 
 
+SAMPLE_MEASURES = ("parzen_ll", "frechet", "class_tv")  # the measures a verdict counts
+
+
+def chain_effect(model: dict) -> tuple[int, int]:
+    """How many of :data:`SAMPLE_MEASURES` clearly got better, and how many worse, from the
+    first recorded step (decoded prior draws) to the last."""
+    m = model["metrics"]
+    signs = [
+        _change(key, m[key], m["parzen_stderr"] if key == "parzen_ll" else None)[0]
+        for key in SAMPLE_MEASURES
+    ]
+    return signs.count(1), signs.count(-1)
+
+
 def chain_verdict(name: str, model: dict) -> str:
-    """One or two plain sentences on whether the chain improved the model's samples, judged
-    from step 0 (decoded prior draws) to the last recorded step, plus the best step when the
-    improvement is not monotone."""
+    """Plain sentences on whether the chain improved the model's samples, judged from the first
+    recorded step to the last, with the best step of a measure that peaks in between."""
     m, steps = model["metrics"], model["steps"]
-    parts, score = [], []
-    for key in ("parzen_ll", "frechet", "class_tv"):
-        sign, phrase = _change(key, m[key], m["parzen_stderr"] if key == "parzen_ll" else None)
-        score.append(sign)
+    parts = []
+    for key in SAMPLE_MEASURES:
+        phrase = _change(key, m[key], m["parzen_stderr"] if key == "parzen_ll" else None)[1]
         values = np.asarray(m[key])
         best = int(np.argmax(values) if key == "parzen_ll" else np.argmin(values))
         if 0 < best < len(steps) - 1:
             phrase += f", best at step {steps[best]} ({values[best]:.3g})"
         parts.append(phrase)
-    better, worse = score.count(1), score.count(-1)
+    better, worse = chain_effect(model)
+    n = len(SAMPLE_MEASURES)
     if better and not worse:
         overall = (
-            f"the chain improved the samples ({better} of 3 sample measures better, none worse)"
+            f"the chain improved the samples ({better} of {n} sample measures better, none worse)"
         )
     elif worse and not better:
-        overall = f"the chain did NOT improve the samples ({worse} of 3 sample measures worse)"
+        overall = f"the chain did NOT improve the samples ({worse} of {n} sample measures worse)"
     elif not better and not worse:
         overall = "the chain left the samples about as they were"
     else:
         overall = f"mixed result: {better} sample measure(s) better, {worse} worse"
     latent = _change("latent_fd_data", m["latent_fd_data"], None)[1]
+    latent = latent.replace(_LABELS["latent_fd_data"], "Fréchet distance to data codes")
     return (
         f"{name} (from step {steps[0]} to step {steps[-1]}): {overall}. "
-        f"{'; '.join(parts)}. Codes: {latent.replace('z FD to data', 'Fréchet distance to data codes')}."
+        f"{'; '.join(parts)}. Codes: {latent}."
     )
 
 
@@ -187,8 +202,13 @@ def write_figures(figures_dir: str, summary: dict, images: dict) -> None:
         for c, step in enumerate(steps):
             canvas = figures.tile(images[name][c], cols)
             ax = axes[r, c]
+            gray = canvas.shape[-1] == 1
             ax.imshow(
-                canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray", vmin=0, vmax=1
+                canvas[..., 0] if gray else canvas,
+                cmap="gray",
+                vmin=0,
+                vmax=1,
+                interpolation="nearest",  # sharp pixels, and a PNG a fraction of the size
             )
             ax.set_xticks([])
             ax.set_yticks([])
@@ -221,8 +241,28 @@ th { background: #f0f0f0; } img { max-width: 100%; } .note { background: #f7f7e8
 """
 
 
+def headline(summary: dict) -> str:
+    """The closing note's numbers: each model's Parzen LL and FD at the first and last recorded
+    step, and in how many models the chain improved the samples."""
+    parts = []
+    improved = 0
+    for name, m in summary["models"].items():
+        ll, fd, steps = m["metrics"]["parzen_ll"], m["metrics"]["frechet"], m["steps"]
+        parts.append(
+            f"{name} Parzen LL {ll[0]:.0f} -> {ll[-1]:.0f}, FD {fd[0]:.1f} -> {fd[-1]:.1f}"
+        )
+        better, worse = chain_effect(m)
+        improved += better > 0 and worse == 0
+    real = summary["real_data"]
+    return (
+        f"Headline (step {steps[0]} -> step {steps[-1]}): {'; '.join(parts)} (real digits: "
+        f"Parzen LL {real['parzen_ll']:.0f}, FD {real['frechet']:.1f}). The chain improved the "
+        f"samples of {improved} of {len(parts)} models by step {steps[-1]}."
+    )
+
+
 def _html(workdir: str, summary: dict) -> str:
-    fig_dir = os.path.join(workdir, "figures")
+    fig_dir = os.path.join(workdir, FIGURES_DIR)
     c = summary["classifier"]
     names = list(summary["models"])
     steps = summary["models"][names[0]]["steps"]
@@ -254,7 +294,8 @@ def _html(workdir: str, summary: dict) -> str:
         samples = os.path.join(workdir, name, SAMPLES_DIR)
         per_model.append(
             f"<h3>{html.escape(name)}: {html.escape(m['chain'])} chain</h3>"
-            f"<p>64 chains at steps {', '.join(map(str, steps))} (the same chains in every panel):</p>"
+            f"<p>The first chains at steps {', '.join(map(str, steps))} (the same chains in every "
+            "panel):</p>"
             + _img(os.path.join(samples, "latent_steps.png"), f"{name} samples")
             + "<p>Slerp between encodings of test digits, decoded (top row of each pair) and after "
             "the chain steps (bottom row):</p>"
@@ -262,19 +303,17 @@ def _html(workdir: str, summary: dict) -> str:
             + "<p>Codes of the chains at each recorded step against the codes of test digits:</p>"
             + _img(os.path.join(fig_dir, f"{name}_encodings.png"), f"{name} encodings")
         )
-    headline = "; ".join(
-        f"{name}: Parzen LL {m['metrics']['parzen_ll'][0]:.0f} -> {m['metrics']['parzen_ll'][-1]:.0f}, "
-        f"FD {m['metrics']['frechet'][0]:.2f} -> {m['metrics']['frechet'][-1]:.2f}"
-        for name, m in summary["models"].items()
-    )
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>gae_jax main job report</title>
 <style>{_STYLE}</style></head><body>
 <h1>Markov chains in the latent space of generative autoencoders</h1>
 <p>Trained {", ".join(names)} on <code>{html.escape(summary["data"])}</code>, then ran
 {summary["num_chains"]:,} chains of {summary["chain_steps"]} steps per model, started from prior
-draws: decode, (corrupt, for the denoising models,) encode. Step 0 is the plain decoded prior
-sample; if the chain works, later steps look more like real digits.</p>
+draws. Step 0 is the plain decoded prior sample; if the chain works, later steps look more like
+real digits. For the AAE one step is z &larr; E(D(z)) (paper 000 eq. 1); with the decoder mean and
+a deterministic encoder this is a deterministic map, so its chains can only move towards fixed
+points or cycles of E&#8728;D. For the DAAE and iDAAE one step is z &larr; E(C(D(z))) with the
+training corruption C (Gaussian, &sigma; = 0.5; paper 000 eq. 2, paper 001 eq. 3).</p>
 
 <h2>Summary</h2>
 {_img(os.path.join(fig_dir, OVERVIEW_FIGURE), "samples at the recorded steps")}
@@ -285,7 +324,9 @@ sample; if the chain works, later steps look more like real digits.</p>
 {_img(os.path.join(fig_dir, METRICS_FIGURE), "metrics per step")}
 <ul>
 <li><b>Parzen LL</b>: mean log-likelihood (nats) of the held-out test digits under a Gaussian kernel density on the samples (paper 001); bandwidth chosen per step
-among 10 values in [0.1, 1] on the validation digits. ± is the standard error over test digits.</li>
+among 10 values in [0.1, 1] on the validation digits. ± is the standard error over test digits.
+On 784-pixel images this measure is known to reward blurry, average-looking samples (Theis et
+al., 2016), which is why decoded samples can out-score real digits; read it with the FD.</li>
 <li><b>classifier FD</b>: Fréchet distance between penultimate features of a [{", ".join(map(str, c["hidden"]))}]
 MLP classifier (test accuracy {c["test_accuracy"]:.3f}) for the samples and for the test digits.</li>
 <li><b>class TV</b>: total-variation distance between the classifier's predicted class balance of
@@ -304,7 +345,7 @@ measures (as kernel centres for Parzen, as samples for FD and classes), for scal
 
 <h2>Closing note</h2>
 <div class="note"><p>{html.escape(_timing_sentence(summary))}</p>
-<p>Headline: {html.escape(headline)}.</p>
+<p>{html.escape(headline(summary))}</p>
 {time_table}</div>
 </body></html>
 """

@@ -113,3 +113,37 @@ def test_mlp_encoder_matches_hand_computation(activation, fn):
     h = fn(np.asarray(x).reshape(3, 4) @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
     expected = h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"]
     np.testing.assert_allclose(enc.apply({"params": p}, x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_matmuls_keep_float32_parameters_and_stay_close():
+    kwargs = dict(architecture="mlp", image_shape=(8, 8, 1), latent_dim=4, encoder_hidden=(64,))
+    fp32 = build_autoencoder(**kwargs, decoder_hidden=(64,))
+    bf16 = build_autoencoder(**kwargs, decoder_hidden=(64,), matmul_dtype="bfloat16")
+    x = jax.random.uniform(jax.random.key(0), (16, 8, 8, 1))
+    keys = {"params": jax.random.key(1), "latent": jax.random.key(2)}
+    variables = fp32.init(keys, x)
+    same_layout = jax.tree.map(
+        lambda a, b: (a.shape, a.dtype) == (b.shape, b.dtype), variables, bf16.init(keys, x)
+    )
+    assert all(jax.tree.leaves(same_layout))  # checkpoints are interchangeable
+
+    def loss(model, params):
+        return jnp.sum(jax.nn.sigmoid(model.apply({"params": params}, x).logits) ** 2)
+
+    jaxpr = str(jax.make_jaxpr(jax.grad(lambda p: loss(bf16, p)))(variables["params"]))
+    assert "bf16" in jaxpr and "preferred_element_type=float32" in jaxpr
+    for model in (fp32, bf16):
+        out = model.apply(variables, x).logits
+        assert out.dtype == jnp.float32
+    np.testing.assert_allclose(
+        bf16.apply(variables, x).logits, fp32.apply(variables, x).logits, atol=0.05
+    )
+    g32, g16 = (jax.grad(lambda p, m=m: loss(m, p))(variables["params"]) for m in (fp32, bf16))
+    for a, b in zip(jax.tree.leaves(g32), jax.tree.leaves(g16), strict=True):
+        a, b = np.ravel(a), np.ravel(b)
+        assert b.dtype == np.float32
+        assert np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)) > 0.99
+    with pytest.raises(ValueError, match="dcgan supports matmul_dtype='float32' only"):
+        build_autoencoder(
+            architecture="dcgan", image_shape=(28, 28, 1), latent_dim=4, matmul_dtype="bfloat16"
+        )

@@ -1,6 +1,7 @@
 """Property tests (hypothesis) of the corruption processes, the priors, slerp and the Parzen
 estimator: invariants that must hold for every input, not just the hand-picked ones."""
 
+import functools
 import math
 
 import jax
@@ -17,7 +18,8 @@ from gae_jax.samplers.init import slerp
 
 FEW = settings(max_examples=25, deadline=None)
 _seeds = st.integers(0, 2**31 - 1)
-_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6)
+# A few fixed shapes: every new shape compiles the eager ops afresh, and values are what vary.
+_shapes = st.sampled_from(((1,), (7,), (3, 5), (2, 3, 4)))
 _probabilities = st.floats(0.0, 1.0)
 
 
@@ -72,7 +74,7 @@ _coords = st.floats(-8.0, 8.0, width=32)
 
 @FEW
 @given(
-    k=st.integers(1, 12),
+    k=st.sampled_from((1, 3, 10)),
     radius=st.floats(0.0, 5.0),
     std=st.floats(0.2, 2.0),
     z=hnp.arrays(np.float32, (5, 2), elements=_coords),
@@ -87,6 +89,14 @@ def test_gmm_ring_density_is_symmetric_under_rotation_by_one_component(k, radius
     assert np.all(prior.log_prob(z) <= -np.log(2 * np.pi * std**2) + 1e-4)
 
 
+# One compilation per shape; an eager log_prob would trace its lax.map body on every call.
+_aggregate_log_prob = jax.jit(
+    lambda means, log_vars, z: priors.make_prior(
+        "aggregate", 3, means=means, log_vars=log_vars
+    ).log_prob(z)
+)
+
+
 @FEW
 @given(
     means=hnp.arrays(np.float32, (4, 3), elements=st.floats(-3.0, 3.0, width=32)),
@@ -95,30 +105,35 @@ def test_gmm_ring_density_is_symmetric_under_rotation_by_one_component(k, radius
     perm=st.permutations(range(4)),
 )
 def test_aggregate_posterior_is_the_average_of_its_components(means, log_vars, z, perm):
-    prior = priors.make_prior("aggregate", 3, means=means, log_vars=log_vars)
+    log_prob = _aggregate_log_prob
     # Direct float64 mixture of diagonal Gaussians.
     var = np.exp(log_vars.astype(np.float64))
     diff = z.astype(np.float64)[:, None, :] - means[None]
     log_components = -0.5 * np.sum(diff**2 / var + np.log(2 * np.pi * var), axis=-1)
     expected = logsumexp(log_components, axis=1) - np.log(4)
-    np.testing.assert_allclose(prior.log_prob(z), expected, rtol=1e-4, atol=1e-3)
+    ll = log_prob(means, log_vars, z)
+    np.testing.assert_allclose(ll, expected, rtol=1e-4, atol=1e-3)
     # The order of the components, and duplicating every one, change nothing.
     p = list(perm)
-    reordered = priors.make_prior("aggregate", 3, means=means[p], log_vars=log_vars[p])
-    doubled = priors.make_prior(
-        "aggregate", 3, means=np.tile(means, (2, 1)), log_vars=np.tile(log_vars, (2, 1))
-    )
+    reordered = log_prob(means[p], log_vars[p], z)
+    doubled = log_prob(np.tile(means, (2, 1)), np.tile(log_vars, (2, 1)), z)
     for other in (reordered, doubled):
-        np.testing.assert_allclose(other.log_prob(z), prior.log_prob(z), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(other, ll, rtol=1e-5, atol=1e-4)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _sample_and_score(name, n, key):
+    prior = priors.make_prior(name, 2)
+    z = prior.sample(key, n)
+    return z, prior.log_prob(z)
 
 
 @FEW
-@given(name=st.sampled_from(("normal", "gmm_ring")), n=st.integers(1, 50), seed=_seeds)
+@given(name=st.sampled_from(("normal", "gmm_ring")), n=st.sampled_from((1, 50)), seed=_seeds)
 def test_prior_samples_have_the_right_shape_and_finite_density(name, n, seed):
-    prior = priors.make_prior(name, 2)
-    z = prior.sample(jax.random.key(seed), n)
+    z, log_prob = _sample_and_score(name, n, jax.random.key(seed))
     assert z.shape == (n, 2) and z.dtype == jnp.float32
-    assert np.isfinite(np.asarray(prior.log_prob(z))).all()
+    assert np.isfinite(np.asarray(log_prob)).all()
 
 
 # ----------------------------------------------------------------------------- slerp
@@ -181,8 +196,8 @@ _points = st.floats(-3.0, 3.0, width=32)
     samples=hnp.arrays(np.float32, (_N, _D), elements=_points),
     points=hnp.arrays(np.float32, (_M, _D), elements=_points),
     sigma=st.floats(0.2, 2.0),
-    sample_chunk=st.sampled_from((1, 2, 4, _N)),  # each chunking compiles once
-    point_chunk=st.sampled_from((1, 3, _M)),
+    sample_chunk=st.sampled_from((1, 4, _N)),  # each chunking compiles once
+    point_chunk=st.sampled_from((2, _M)),
 )
 def test_parzen_is_bracketed_by_its_nearest_kernel_for_any_chunking(
     samples, points, sigma, sample_chunk, point_chunk

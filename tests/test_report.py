@@ -70,5 +70,7 @@ def test_table_has_a_row_per_model_and_step_and_the_real_data_row():
     table = report.format_table(summary)
     assert "130.0 ± 1.0" in table and "140.0 ± 2.0" in table
     assert "verdict sentence" in table and "within the 10-minute budget" in table
+    assert "Parzen LL 100 -> 130, FD 50.0 -> 30.0" in report.headline(summary)
+    assert "improved the samples of 1 of 1 models by step 10" in report.headline(summary)
     summary["total_seconds"] = 700.0
     assert "OVER the 10-minute budget" in report.format_table(summary)

@@ -13,6 +13,7 @@ from configs import base
 from gae_jax import checkpoint
 from gae_jax import config as config_lib
 from gae_jax.train import build_model, create_train_state, make_optimizer, train_and_evaluate
+from gae_jax.train.loop import dispatch_end
 from gae_jax.train.writer import read_metrics
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -177,3 +178,35 @@ def test_entry_point_trains_checkpoints_and_resumes(tmp_path):
     assert "Resuming from checkpoint 30" in second.stderr
     with open(tmp_path / "summary.json") as f:
         assert json.load(f)["steps_this_run"] == 20
+
+
+@pytest.mark.parametrize("step, end", [(0, 8), (8, 16), (16, 20), (20, 24), (32, 36), (36, 40)])
+def test_dispatches_stop_at_every_log_eval_and_checkpoint_step(step, end):
+    cfg = config_lib.validate(
+        tiny_config(num_steps=40, steps_per_dispatch=8, log_every=20, checkpoint_every=20)
+    )
+    assert dispatch_end(step, cfg.train, eval_every=36) == end
+
+
+def test_steps_per_dispatch_matches_one_step_per_call_and_resumes_exactly(tmp_path):
+    one, many, split = tmp_path / "one", tmp_path / "many", tmp_path / "split"
+    train_and_evaluate(tiny_config(num_steps=40), str(one))
+    train_and_evaluate(tiny_config(num_steps=40, steps_per_dispatch=8), str(many))
+    train_and_evaluate(tiny_config(num_steps=20, steps_per_dispatch=8), str(split))
+    summary = train_and_evaluate(tiny_config(num_steps=40, steps_per_dispatch=8), str(split))
+    assert summary["steps_this_run"] == 20
+    assert [r["step"] for r in read_metrics(str(many), "train")] == [20, 40]
+    leaves = [jax.tree.leaves(_params(path)) for path in (one, many, split)]
+    for a, b, c in zip(*leaves, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)  # the same steps, fused apart
+        np.testing.assert_array_equal(c, b)  # a resumed run repeats the same dispatches
+
+
+def test_resume_accepts_a_model_config_stored_before_a_key_existed(tmp_path):
+    train_and_evaluate(tiny_config(num_steps=20), str(tmp_path))
+    with open(tmp_path / "config.json") as f:
+        stored = json.load(f)
+    del stored["model"]["matmul_dtype"]  # as written before the key was added
+    with open(tmp_path / "config.json", "w") as f:
+        json.dump(stored, f)
+    assert train_and_evaluate(tiny_config(num_steps=30), str(tmp_path))["steps_this_run"] == 10
