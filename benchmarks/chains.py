@@ -119,7 +119,7 @@ def check_networks(torch, variables, dtypes) -> dict:
 
         net = torch_reference.Autoencoder(variables["params"])
         with torch.no_grad():
-            x = torch.sigmoid(net.decoder(torch.from_numpy(np.asarray(z)))).numpy()
+            x = torch.sigmoid(net.decoder(torch.from_numpy(np.array(z)))).numpy()
         out["torch_vs_float32"] = float(
             np.abs(x.reshape(decoded["float32"].shape) - decoded["float32"]).max()
         )
@@ -243,43 +243,71 @@ def scaling(dtype: str) -> list[dict]:
     return rows
 
 
+def speedup(row: dict, dtype: str) -> float | None:
+    """Ours / PyTorch chain-steps per second at the same matmul dtype (None without PyTorch)."""
+    if f"torch_{dtype}" not in row:
+        return None
+    return row[f"torch_{dtype}"]["seconds"] / row[f"ours_{dtype}"]["seconds"]
+
+
+def targets(payload: dict) -> list[list]:
+    """Rows ``[target, measured, met]`` of issue 7's chain and memory targets."""
+    rows = []
+    for r in payload["throughput"]:
+        n = r["chains"]
+        need = 1.5 if n <= 64 else 1.2
+        for d in payload["matmul_dtypes"]:
+            ratio = speedup(r, d)
+            if ratio is not None:
+                met = "met" if ratio >= need else "missed"
+                rows.append([f"{n} chains, ours/PyTorch ({d}) >= {need}x", f"{ratio:.2f}x", met])
+        if n >= 1024:
+            best = max(payload["matmul_dtypes"], key=lambda d: r[f"ours_{d}"]["gflops"])
+            frac = r[f"ours_{best}"]["fraction_of_fp32_peak"]
+            met = "met" if frac >= 0.7 else "missed"
+            rows.append(
+                [f"{n} chains, >= 70% of fp32 matmul peak", f"{100 * frac:.0f}% ({best})", met]
+            )
+    mem = payload.get("memory")
+    if mem:
+        growth = mem[-1]["peak_rss_mb"] / mem[0]["peak_rss_mb"] - 1
+        met = "met" if growth <= 0.1 else "missed"
+        what = f"{mem[-1]['chains']} chains, RSS at {mem[-1]['steps']} steps within 10% of {mem[0]['steps']}"
+        rows.append([what, f"{100 * growth:+.1f}%", met])
+    return rows
+
+
 def report(payload: dict) -> str:
     """The Markdown tables of a result payload."""
     peak = payload["matmul_peak"]
     dtypes = payload["matmul_dtypes"]
     has_torch = payload["machine"]["torch"] is not None
-    headers = ["chains x steps"] + [f"ours {d} (steps/s)" for d in dtypes]
+    headers = ["chains x steps", *(f"ours {d}" for d in dtypes)]
     if has_torch:
-        headers += ["PyTorch fp32", "PyTorch bf16"]
-        headers += [f"ours {d} / PyTorch {d[:1]}{d[-2:]}" for d in dtypes]
+        headers += ["PyTorch float32", "PyTorch bfloat16"]
+        headers += [f"ours/PyTorch {d}" for d in dtypes]
     headers += [f"ours {d} GFLOP/s (% of fp32 peak)" for d in dtypes]
     rows = []
     for r in payload["throughput"]:
         row = [f"{r['chains']} x {r['steps']}"]
         row += [r[f"ours_{d}"]["chain_steps_per_second"] for d in dtypes]
         if has_torch:
-            row += [r["torch_float32"]["chain_steps_per_second"]]
-            row += [r["torch_bfloat16"]["chain_steps_per_second"]]
-            row += [
-                f"{r[f'ours_{d}']['seconds'] and r[f'torch_{d}']['seconds'] / r[f'ours_{d}']['seconds']:.2f}x"
-                for d in dtypes
-            ]
-        row += [
-            f"{r[f'ours_{d}']['gflops']:.0f} ({100 * r[f'ours_{d}']['fraction_of_fp32_peak']:.0f}%)"
-            for d in dtypes
-        ]
+            row += [r[f"torch_{d}"]["chain_steps_per_second"] for d in ("float32", "bfloat16")]
+            row += [f"{speedup(r, d):.2f}x" for d in dtypes]
+        for d in dtypes:
+            ours = r[f"ours_{d}"]
+            row.append(f"{ours['gflops']:.0f} ({100 * ours['fraction_of_fp32_peak']:.0f}%)")
         rows.append(row)
+    gflops = ", ".join(f"{k} {v:.0f}" for k, v in peak["gflops"].items())
     out = [
-        f"fp32 matmul peak {peak['peak']:.0f} GFLOP/s ({peak['peak_by']}; "
-        + ", ".join(f"{k} {v:.0f}" for k, v in peak["gflops"].items())
-        + ")",
+        f"Chain-steps per second. fp32 matmul peak {peak['peak']:.0f} GFLOP/s "
+        f"({peak['n']}^3; {gflops})",
         "",
         common.markdown_table(headers, rows),
     ]
     if payload.get("memory"):
-        mem = payload["memory"]
-        out += [
-            "",
+        out += ["", "Memory (each run in a fresh process):", ""]
+        out.append(
             common.markdown_table(
                 ["chains x steps", "peak RSS (MiB)", "after compile (MiB)", "run (s)"],
                 [
@@ -289,20 +317,21 @@ def report(payload: dict) -> str:
                         m["peak_rss_after_compile_mb"],
                         m["run_seconds"],
                     ]
-                    for m in mem
+                    for m in payload["memory"]
                 ],
-            ),
-        ]
+            )
+        )
     if payload.get("devices"):
         dev = payload["devices"]
         chains = list(dev[0]["chain_steps_per_second"])
-        out += [
-            "",
+        out += ["", "Chain-steps per second, chain axis sharded over forced host devices:", ""]
+        out.append(
             common.markdown_table(
-                ["devices"] + [f"{n} chains (steps/s)" for n in chains],
-                [[d["devices"]] + [d["chain_steps_per_second"][n] for n in chains] for d in dev],
-            ),
-        ]
+                ["devices", *(f"{n} chains" for n in chains)],
+                [[d["devices"], *(d["chain_steps_per_second"][n] for n in chains)] for d in dev],
+            )
+        )
+    out += ["", common.markdown_table(["target", "measured", ""], targets(payload))]
     return "\n".join(out)
 
 

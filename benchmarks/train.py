@@ -125,22 +125,40 @@ def _dtype(name: str) -> str:
     return name.split("_")[1]
 
 
+def speedup(row: dict, name: str) -> float | None:
+    """Examples/s of gae_jax configuration ``name`` over PyTorch's at the same matmul dtype."""
+    torch_name = f"torch_{_dtype(name)}"
+    return row[torch_name]["seconds"] / row[name]["seconds"] if torch_name in row else None
+
+
 def report(payload: dict) -> str:
     ours = [n for n in payload["rows"][0] if n.startswith("ours_")]
     has_torch = "torch_float32" in payload["rows"][0]
-    headers = ["batch", *(f"{n[5:]} (ex/s)" for n in ours)]
+    headers = ["batch", *(f"ours {n[5:]}" for n in ours)]
     if has_torch:
-        headers += ["PyTorch fp32", "PyTorch bf16"]
-        headers += [f"{n[5:]} / PyTorch {_dtype(n)}" for n in ours]
-    rows = []
+        headers += ["PyTorch float32", "PyTorch bfloat16"]
+        headers += [f"ours {n[5:]} / PyTorch" for n in ours]
+    rows, goals = [], []
     for r in payload["rows"]:
         row = [r["batch_size"], *(r[n]["examples_per_second"] for n in ours)]
         if has_torch:
-            row += [r["torch_float32"]["examples_per_second"]]
-            row += [r["torch_bfloat16"]["examples_per_second"]]
-            row += [f"{r[f'torch_{_dtype(n)}']['seconds'] / r[n]['seconds']:.2f}x" for n in ours]
+            row += [r[f"torch_{d}"]["examples_per_second"] for d in ("float32", "bfloat16")]
+            row += [f"{speedup(r, n):.2f}x" for n in ours]
+            for dtype in sorted({_dtype(n) for n in ours}):
+                best = max((n for n in ours if _dtype(n) == dtype), key=lambda n: speedup(r, n))
+                ratio = speedup(r, best)
+                goals.append(
+                    [
+                        f"batch {r['batch_size']}, ours/PyTorch ({dtype}) >= 1.3x",
+                        f"{ratio:.2f}x ({best[5:]})",
+                        "met" if ratio >= 1.3 else "missed",
+                    ]
+                )
         rows.append(row)
-    return common.markdown_table(headers, rows)
+    out = ["Examples per second (k = steps per dispatch)", "", common.markdown_table(headers, rows)]
+    if goals:
+        out += ["", common.markdown_table(["target", "measured", ""], goals)]
+    return "\n".join(out)
 
 
 def main(argv):

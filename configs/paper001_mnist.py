@@ -6,8 +6,14 @@ iDAAE with M = 5 and M = 25 (Table III's models: 2x1000 MLPs, z = 10, sigma 0.5,
 ``:small`` for CI, ``:full`` for the full MNIST with the paper's 100 epochs (configs/tables.py).
 """
 
-from configs import aae_mnist5k, daae_gmm_mnist5k, daae_mnist5k, idaae25_mnist5k, idaae_mnist5k
-from configs import tables
+from configs import (
+    aae_mnist5k,
+    daae_gmm_mnist5k,
+    daae_mnist5k,
+    idaae25_mnist5k,
+    idaae_mnist5k,
+    tables,
+)
 
 MODELS = {
     "aae": aae_mnist5k,

@@ -3,7 +3,7 @@ with 10,000 latent chains of 10 steps each, measured at every recorded step, in 
 minutes on 2 CPU cores.
 
 The three models are paper 001's MNIST models (``configs/{aae,daae,idaae}_mnist5k.py``) made
-small enough for a laptop: 2x512 MLPs instead of 2x1000 and 32 epochs instead of 100, with
+small enough for a laptop: 2x512 MLPs instead of 2x1000 and 25 epochs instead of 100, with
 the paper's Adam settings. Every value can be overridden, e.g.
 ``--config.models.aae.train.num_steps=3000`` or ``--config.sampler.num_chains=1000``;
 ``config.data``, ``config.seed`` and ``config.sampler`` apply to all models.
@@ -29,10 +29,10 @@ def get_config() -> ml_collections.ConfigDict:
         paper = module.get_config()
         model, train = paper.model, paper.train
         model.encoder_hidden = model.decoder_hidden = model.disc_hidden = (512, 512)
-        train.num_steps = base.epochs_to_steps(paper, 32)  # 1984 batches of 64
+        train.num_steps = base.epochs_to_steps(paper, 25)  # 1550 batches of 64
         train.log_every = 100
-        train.eval_every = 1000
-        train.checkpoint_every = 1000
+        train.eval_every = 775
+        train.checkpoint_every = 775
         config.models[name] = ml_collections.ConfigDict({"model": model, "train": train})
 
     # Latent chains from prior draws: eq. 1 for the AAE, the denoising chain (eq. 2) with the

@@ -273,6 +273,10 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
         d = first.data
         split = lambda s: data.load_dataset(d.name, s, tfds_data_dir=d.tfds_data_dir)  # noqa: E731
         train, validation, test = split("train"), split("validation"), split("test")
+        for exp in experiments.values():  # values the data rules out fail before any training
+            config_lib.check_against_data(
+                exp, train.image_shape, num_train=len(train), num_test=len(test)
+            )
         classifier, params, cached = ground_truth_classifier(
             jax.random.fold_in(root, 0), ev, d.name, train, os.path.join(workdir, CLASSIFIER_DIR)
         )

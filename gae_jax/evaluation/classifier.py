@@ -110,6 +110,9 @@ def train_classifier(
     return TrainedClassifier(params, losses)
 
 
+# Jitted (module static) so that repeated calls on same-shaped inputs reuse one compiled loop;
+# un-jitted, the lax.map inside was traced and compiled afresh on every call.
+@functools.partial(jax.jit, static_argnames=("model", "batch_size"))
 def predict_logits(
     model: MLPClassifier, params, x: jax.Array, *, batch_size: int = 1000
 ) -> jax.Array:
@@ -117,6 +120,7 @@ def predict_logits(
     return apply_in_batches(lambda xb: model.apply({"params": params}, xb), x, batch_size)
 
 
+@functools.partial(jax.jit, static_argnames=("model", "batch_size"))
 def penultimate_features(
     model: MLPClassifier, params, x: jax.Array, *, batch_size: int = 1000
 ) -> jax.Array:

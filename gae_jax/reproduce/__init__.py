@@ -22,8 +22,9 @@ import time
 import ml_collections
 from absl import logging
 
+from gae_jax import config as config_lib
 from gae_jax.reproduce import paper001, paper002, paper004, tables
-from gae_jax.reproduce.common import Context, load_data, train_models, validate
+from gae_jax.reproduce.common import Context, load_data, model_config, train_models, validate
 from gae_jax.reproduce.tables import Entry
 
 # Each protocol module exports TITLE, PAPER (its rows' paper numbers by model name) and
@@ -47,6 +48,14 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str) -> list[Entry]:
     names = [n for n in protocol.PAPER if n in config.models]
     names += sorted(set(config.models) - set(names))
     data = load_data(config)
+    # Values the data rules out (batch size, image size) fail now, not after earlier models train.
+    for name in names:
+        config_lib.check_against_data(
+            config_lib.validate(model_config(config, name)),
+            data.train.image_shape,
+            num_train=len(data.train),
+            num_test=len(data.test),
+        )
     t0 = time.perf_counter()
     models = train_models(config, table, names, len(data.train), workdir)
     t1 = time.perf_counter()

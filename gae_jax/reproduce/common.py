@@ -101,7 +101,9 @@ def validate(config: ml_collections.ConfigDict) -> TableConfig:
     raw = config.reproduce.to_dict()
     known = {f.name for f in dataclasses.fields(TableConfig)}
     unknown = sorted(set(raw) - known)
-    _check(not unknown, f"unknown key(s) {unknown} in config.reproduce; valid keys: {sorted(known)}")
+    _check(
+        not unknown, f"unknown key(s) {unknown} in config.reproduce; valid keys: {sorted(known)}"
+    )
     for key in ("protocol", "scale", "epochs"):
         _check(key in raw, f"config.reproduce.{key} is missing")
     raw["epochs"] = {k: float(v) for k, v in raw["epochs"].items()}
@@ -134,7 +136,9 @@ def validate(config: ml_collections.ConfigDict) -> TableConfig:
     )
     counts = table.sample_counts
     _check(
-        len(counts) > 0 and counts[0] > 0 and all(a < b for a, b in zip(counts, counts[1:])),
+        len(counts) > 0
+        and counts[0] > 0
+        and all(a < b for a, b in zip(counts, counts[1:], strict=False)),
         f"config.reproduce.sample_counts={counts} must be positive and increasing",
     )
     for name in names:
@@ -208,6 +212,20 @@ def real_reference(seed: int, data: Data, table: TableConfig) -> evaluation.Real
     return evaluation.RealReference(
         classifier, params, data.validation.images, data.test.images, data.test.labels
     )
+
+
+def real_data_metrics(
+    data: Data, reference: evaluation.RealReference, num_samples: int
+) -> tuple[str, dict[str, np.ndarray]]:
+    """The sample measures of real training images in place of samples: what a perfect model
+    would score with this data size (the Parzen window especially depends on it).
+
+    Returns:
+      A row label and :func:`~gae_jax.evaluation.per_step_metrics` of one "step".
+    """
+    real = data.train.images[:num_samples]
+    label = f"Real training images ({len(real)}, reference)"
+    return label, evaluation.per_step_metrics(real[None], reference)
 
 
 def chain_images(rng_key: jax.Array, trained: Trained, z0: jax.Array, num_steps: int) -> np.ndarray:

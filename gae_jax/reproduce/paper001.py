@@ -29,6 +29,7 @@ from gae_jax.reproduce.common import (
     Result,
     binomial_stderr,
     chain_images,
+    real_data_metrics,
     real_reference,
     rng,
 )
@@ -108,7 +109,9 @@ def evaluate(ctx: Context) -> Result:
         for t in (0, t_steps):
             entries.append(Entry(TABLE_V, label, f"FD x^{t}", steps["frechet"][t], fmt=".1f"))
         for t in (0, t_steps):
-            entries.append(Entry(TABLE_V, label, f"class TV x^{t}", steps["class_tv"][t], fmt=".2f"))
+            entries.append(
+                Entry(TABLE_V, label, f"class TV x^{t}", steps["class_tv"][t], fmt=".2f")
+            )
         figures.save_steps_panel(
             f"{ctx.workdir}/samples_{name}.png",
             (0, t_steps),
@@ -158,6 +161,16 @@ def evaluate(ctx: Context) -> Result:
         )
     )
     details["pca_svm_accuracy"] = pca
+    label, real = real_data_metrics(ctx.data, reference, ctx.table.num_samples)
+    entries.append(
+        Entry(TABLE_V, label, "x^0", real["parzen_ll"][0], real["parzen_stderr"][0], fmt=".0f")
+    )
+    entries.append(Entry(TABLE_V, label, "FD x^0", real["frechet"][0], fmt=".1f"))
+    entries.append(Entry(TABLE_V, label, "class TV x^0", real["class_tv"][0], fmt=".2f"))
+    details["real_data"] = {
+        "label": label,
+        **{k: np.asarray(v)[0].tolist() for k, v in real.items()},
+    }
     _plot_per_step(f"{ctx.workdir}/parzen_vs_step.png", per_step)
     settings = (
         f"Samples per model: {ctx.table.num_samples} (paper: 10^4). Paper: 100 epochs on 50,000 "
@@ -184,7 +197,7 @@ def _plot_per_step(path: str, per_step: dict[str, tuple[str, dict]]) -> None:
         reported = [(t, v) for t, v in reported if v is not None and t < len(steps)]
         if reported:
             color = bars.lines[0].get_color()
-            ax_ll.plot(*zip(*reported), "D", mfc="none", color=color, markersize=8)
+            ax_ll.plot(*zip(*reported, strict=True), "D", mfc="none", color=color, markersize=8)
         ax_fd.plot(steps, metrics["frechet"], marker="o", label=label)
     ax_ll.set_xlabel("chain step t")
     ax_ll.set_ylabel("Parzen log-likelihood of test images (nats)")

@@ -27,8 +27,9 @@ from gae_jax.reproduce.common import Context, Result, Trained, binomial_stderr, 
 from gae_jax.reproduce.tables import Entry
 from gae_jax.samplers import figures
 
-
 TITLE = "Paper 002 (reinjection sampling): MNIST Table I"
+
+
 class PaperRow(NamedTuple):
     label: str
     epochs: int
@@ -120,7 +121,9 @@ def evaluate(ctx: Context) -> Result:
         f"Table I: test accuracy of a [500,500] classifier trained on n = {counts[-1]} "
         "labelled samples (± binomial s.e.)"
     )
-    curve_table = "Test accuracy against the number n of labelled training samples (paper 002 Fig. 3)"
+    curve_table = (
+        "Test accuracy against the number n of labelled training samples (paper 002 Fig. 3)"
+    )
     se = lambda acc: binomial_stderr(acc, len(test))
     entries = []
 
@@ -128,7 +131,7 @@ def evaluate(ctx: Context) -> Result:
         if epochs is not None:
             entries.append(Entry(table, label, "epochs", epochs, paper=paper_epochs, fmt=".3g"))
         entries.append(Entry(table, label, "accuracy", curve[-1], se(curve[-1]), paper, fmt=".3f"))
-        for n, acc in zip(counts, curve):
+        for n, acc in zip(counts, curve, strict=True):
             entries.append(Entry(curve_table, label, f"n = {n}", acc, fmt=".3f"))
 
     add_row(LOWER_LABEL, curves.lower_bound, PAPER_LOWER_BOUND)
@@ -144,7 +147,9 @@ def evaluate(ctx: Context) -> Result:
     add_row(UPPER_LABEL, curves.upper_bound, None)
     truth_epochs = ctx.table.classifier_steps * ctx.table.classifier_batch_size / len(train)
     entries.append(
-        Entry(table, TRUTH_LABEL, "epochs", truth_epochs, paper=PAPER_GROUND_TRUTH_EPOCHS, fmt=".3g")
+        Entry(
+            table, TRUTH_LABEL, "epochs", truth_epochs, paper=PAPER_GROUND_TRUTH_EPOCHS, fmt=".3g"
+        )
     )
     entries.append(
         Entry(
@@ -175,9 +180,18 @@ def evaluate(ctx: Context) -> Result:
             for name, trained in ctx.models.items()
         },
     }
+    reinjection = sorted(
+        {
+            f"lambda = {s.reinjection_step_size:g}, R = {s.reinjection_restart_every}, "
+            f"{s.reinjection_chains} chains"
+            for s in (trained.cfg.sampler for trained in ctx.models.values())
+        }
+    )
     settings = (
-        f"Up to n = {counts[-1]} samples per model; every classifier trains for "
-        f"{ctx.table.classifier_steps} steps of {ctx.table.classifier_batch_size} examples.\n\n"
+        f"Reinjection: {'; '.join(reinjection)} (the paper's lambda and R are in its supplement, "
+        f"which we do not have). Up to n = {counts[-1]} samples per model; every classifier "
+        f"trains for {ctx.table.classifier_steps} steps of {ctx.table.classifier_batch_size} "
+        "examples.\n\n"
     )
     return Result(entries, details, settings + NOTES)
 

@@ -12,7 +12,15 @@ import numpy as np
 
 from gae_jax import data as data_lib
 from gae_jax import evaluation, samplers
-from gae_jax.reproduce.common import Context, Result, Trained, chain_images, real_reference, rng
+from gae_jax.reproduce.common import (
+    Context,
+    Result,
+    Trained,
+    chain_images,
+    real_data_metrics,
+    real_reference,
+    rng,
+)
 from gae_jax.reproduce.tables import Entry
 from gae_jax.samplers import figures
 from gae_jax.train import build_prior
@@ -42,22 +50,30 @@ def evaluate(ctx: Context) -> Result:
     """Samples and scores every model; writes ``samples_*.png``."""
     reference = real_reference(ctx.seed, ctx.data, ctx.table)
     entries, details = [], {}
-    for name, trained in ctx.models.items():
-        label, paper = PAPER.get(name, (name, None))
-        z = prior_samples(rng(ctx.seed, name, "prior"), trained, ctx.data.train, ctx.table.num_samples)
-        images = chain_images(rng(ctx.seed, name, "decode"), trained, z, 0)
-        metrics = evaluation.per_step_metrics(images, reference)
+
+    def add_row(label, metrics, paper=None):
         ll, se = metrics["parzen_ll"][0], metrics["parzen_stderr"][0]
         entries.append(Entry(TABLE, label, "log-likelihood", ll, se, paper, fmt=".1f"))
         entries.append(Entry(TABLE, label, "FD", metrics["frechet"][0], fmt=".1f"))
         entries.append(Entry(TABLE, label, "class TV", metrics["class_tv"][0], fmt=".2f"))
+        return {k: np.asarray(v)[0].tolist() for k, v in metrics.items()}
+
+    for name, trained in ctx.models.items():
+        label, paper = PAPER.get(name, (name, None))
+        z = prior_samples(
+            rng(ctx.seed, name, "prior"), trained, ctx.data.train, ctx.table.num_samples
+        )
+        images = chain_images(rng(ctx.seed, name, "decode"), trained, z, 0)
+        metrics = evaluation.per_step_metrics(images, reference)
         figures.save_grid(f"{ctx.workdir}/samples_{name}.png", images[0, :64], f"{label}: samples")
         details[name] = {
             "label": label,
             "epochs": trained.epochs,
             "train_seconds": trained.train_seconds,
-            **{k: np.asarray(v)[0].tolist() for k, v in metrics.items()},
+            **add_row(label, metrics, paper),
         }
+    label, metrics = real_data_metrics(ctx.data, reference, ctx.table.num_samples)
+    details["real_data"] = {"label": label, **add_row(label, metrics)}
     settings = (
         f"Samples per model: {ctx.table.num_samples} (paper: 10^4); paper 004 does not give its "
         "training length or latent size.\n\n"

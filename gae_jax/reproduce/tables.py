@@ -88,4 +88,3 @@ def read_csv(path: str) -> list[Entry]:
         Entry(r["table"], r["row"], r["measure"], *(number(r[k]) for k in CSV_COLUMNS[3:]))
         for r in rows
     ]
-

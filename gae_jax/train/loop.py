@@ -292,7 +292,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     tx = make_optimizer(t.optimizer, t.learning_rate, b1=t.b1, b2=t.b2, momentum=t.momentum)
     mesh = build_mesh(cfg)
     ckpt = checkpoint.Checkpointer(workdir, max_to_keep=t.keep_checkpoints)
-    state = restore_or_create(cfg, ckpt, model, tx, image_shape, mesh)
+    try:
+        state = restore_or_create(cfg, ckpt, model, tx, image_shape, mesh)
+    except BaseException:
+        ckpt.close()  # a refused checkpoint must not leave orbax's background threads running
+        raise
     _write_json(os.path.join(workdir, "config.json"), dataclasses.asdict(cfg))
     start_step = int(state.step)
 
