@@ -44,7 +44,7 @@ class EvaluationConfig:
     """``config.evaluation``: the ground-truth classifier and the overview figure."""
 
     classifier_hidden: tuple[int, ...] = (500, 500)
-    classifier_steps: int = 1500
+    classifier_steps: int = 1000
     classifier_batch_size: int = 128
     classifier_learning_rate: float = 1e-3
     overview_samples: int = 16  # chains shown per model and step in the overview figure
@@ -193,9 +193,14 @@ def _chain_arrays(model_dir: str, steps) -> tuple[np.ndarray, np.ndarray]:
     return images, codes
 
 
-def _data_codes(rng_key: jax.Array, model_dir: str, images: np.ndarray):
-    """Codes of real ``images`` encoded as the latent chain encodes (corrupted first for the
-    denoising chain), and the model's prior and chain corruption."""
+def _data_codes(rng_key: jax.Array, model_dir: str, images: np.ndarray, train_images):
+    """Codes of real ``images`` encoded as the latent chain encodes.
+
+    Returns:
+      ``(codes, prior, denoising)``: float32[M, D] codes (of corrupted images for the denoising
+      chain), the model's prior (the GAE's aggregates ``train_images``' encodings), and whether
+      the chain corrupts.
+    """
     cfg, model, state = load_trained(model_dir)
     s = cfg.sampler
     fns = samplers.autoencoder_fns(
@@ -206,7 +211,8 @@ def _data_codes(rng_key: jax.Array, model_dir: str, images: np.ndarray):
     x = images if corruption is None else corruption(k_corrupt, images)
     encode = jax.jit(init.encode_data, static_argnums=1)
     codes = encode(k_encode, fns.encode, samplers.model_variables(state), x)
-    return np.asarray(codes), build_prior(cfg.model), corruption is not None
+    prior = build_prior(cfg.model, model=model, state=state, images=train_images)
+    return np.asarray(codes), prior, corruption is not None
 
 
 def evaluate_model(
@@ -215,6 +221,7 @@ def evaluate_model(
     model_dir: str,
     steps: tuple[int, ...],
     reference: evaluation.RealReference,
+    train_images: np.ndarray,
     figures_dir: str,
 ) -> tuple[dict, np.ndarray]:
     """Per-step sample and latent measures of one model's chains, and its histogram figure.
@@ -225,7 +232,7 @@ def evaluate_model(
     """
     images, codes = _chain_arrays(model_dir, steps)
     metrics = evaluation.per_step_metrics(images, reference)
-    data_codes, prior, denoising = _data_codes(rng_key, model_dir, reference.test)
+    data_codes, prior, denoising = _data_codes(rng_key, model_dir, reference.test, train_images)
     metrics.update(
         evaluation.latent_step_metrics(
             codes, data_codes, np.asarray(prior.mean()), np.asarray(prior.covariance())
@@ -302,7 +309,13 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
         with stages.stage("evaluate", f"evaluate {name}"):
             steps = tuple(experiments[name].sampler.record_steps)
             metrics, images = evaluate_model(
-                jax.random.fold_in(root, 1 + i), name, model_dir, steps, reference, figures_dir
+                jax.random.fold_in(root, 1 + i),
+                name,
+                model_dir,
+                steps,
+                reference,
+                train.images,
+                figures_dir,
             )
             shown[name] = images[:, : ev.overview_samples]
         models[name] = {

@@ -162,7 +162,8 @@ def _timing_sentence(summary: dict) -> str:
     within = "within" if total <= BUDGET_SECONDS else "OVER"
     load = summary["machine"]["load_average_at_start"]
     return (
-        f"Wall time {total:.0f}s ({total / 60:.1f} min), {within} the 10-minute budget, on "
+        f"The job took {total:.0f}s wall ({total / 60:.1f} min; installing and starting Python "
+        f"not included), {within} the 10-minute budget, on "
         f"{summary['machine']['cpu_count']} CPU cores (1-min load average {load[0]:.1f} at start)."
     )
 

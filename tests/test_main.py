@@ -80,7 +80,7 @@ def test_rerun_skips_finished_training_and_prints_the_table(job, capsys):
     assert summary["classifier"]["cached"]
     out = capsys.readouterr().out
     assert report.format_table(summary) in out
-    assert "real data (train digits)" in out and "Wall time" in out
+    assert "real data (train digits)" in out and "The job took" in out
 
 
 def test_default_config_is_the_issue_s_job():
