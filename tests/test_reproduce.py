@@ -18,7 +18,7 @@ def run(config_module, workdir):
     for name in ("table.md", "table.csv", "results.json"):
         assert os.path.isfile(workdir / name), name
     # The CSV holds exactly the returned numbers; every measured number is finite.
-    assert [e[:6] for e in tables.read_csv(workdir / "table.csv")] == [e[:6] for e in entries]
+    assert [e[:7] for e in tables.read_csv(workdir / "table.csv")] == [e[:7] for e in entries]
     for e in entries:
         assert math.isfinite(e.value) and (e.stderr is None or math.isfinite(e.stderr)), e
     markdown = (workdir / "table.md").read_text()

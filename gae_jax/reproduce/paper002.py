@@ -217,10 +217,11 @@ Protocol: reinjection x_{n+1} = r(x_n) + sqrt(lambda) eps from N(0, I), restarti
 steps and keeping samples after the second restart; the kept samples (noise included, as in Alg.
 2) get the ground-truth classifier's softmax as soft labels. Every classifier ([500, 500] relu,
 Adam 1e-3) trains for `classifier_steps` minibatches of `classifier_batch_size` whatever n is,
-from the same initialisation. The paper instead streams fresh synthetic batches for 50 epochs of
-40,000 samples and reports the final accuracy; its lower bound is our first row. Our
-autoencoders differ from the paper's in two details: the middle layer (100 or 32 units) is the
-linear code of our MLP autoencoder (for the shallow models this is the same function class: a
-linear code followed by the linear output layer), and the DAEs corrupt the input with N(0, 0.5²)
-instead of the paper's pre-activation noise plus salt-and-pepper.
+from the same initialisation; the upper bound uses min(n, training-set size) real images. The
+paper instead streams fresh synthetic batches for 50 epochs of 40,000 samples and reports the
+final accuracy; its lower bound is our first row. Our autoencoders differ from the paper's in
+two details: the middle layer (100 or 32 units) is the linear code of our MLP autoencoder (for
+the shallow models this is the same function class: a linear code followed by the linear output
+layer), and the DAEs corrupt the input with N(0, 0.5²) instead of the paper's pre-activation
+noise plus salt-and-pepper.
 """
