@@ -22,6 +22,13 @@ def test_pca_baseline_beats_chance_and_improves_with_components():
     assert ten > 0.85
 
 
+def test_pca_baseline_is_reproducible():
+    # 1437 x 64 pixels with 10 components takes sklearn's randomized SVD path.
+    args = (TRAIN.images, TRAIN.labels, TEST.images, TEST.labels)
+    runs = {pca_svm_accuracy(*args, num_components=10, kernel="linear") for _ in range(3)}
+    assert len(runs) == 1
+
+
 def test_unknown_kernel_is_rejected():
     with pytest.raises(ValueError, match="kernel"):
         svm_accuracy(TRAIN.images, TRAIN.labels, TEST.images, TEST.labels, kernel="poly")
