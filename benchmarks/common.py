@@ -72,10 +72,12 @@ def time_interleaved(
     return {name: float(np.median(s)) for name, s in samples.items()}
 
 
-def matmul_peak(torch=None, n: int = 2048, rounds: int = 5) -> dict:
-    """GFLOP/s of an n x n x n float32 matrix product in NumPy, XLA and PyTorch; ``peak`` is
-    the best of them (the machine's attainable fp32 matmul rate). ``xla_bfloat16`` (bf16
-    operands, float32 accumulation) is reported for reference, not counted in the peak."""
+PEAK_N = 2048  # the peak's matrix size: large enough for every library's best kernel
+
+
+def matmul_peak_fns(torch=None, n: int = PEAK_N) -> dict[str, Callable[[], object]]:
+    """An n x n x n float32 matrix product in NumPy, XLA and PyTorch, plus XLA with bfloat16
+    operands and float32 accumulation ("xla_bfloat16", for reference)."""
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
     ja = jnp.asarray(a)
     jb = ja.astype(jnp.bfloat16)
@@ -83,21 +85,26 @@ def matmul_peak(torch=None, n: int = 2048, rounds: int = 5) -> dict:
     matmul_bf16 = jax.jit(lambda x, y: jnp.matmul(x, y, preferred_element_type=jnp.float32))
     fns = {
         "numpy": lambda: a @ a,
-        "xla": lambda: matmul(ja, ja).block_until_ready(),
-        "xla_bfloat16": lambda: matmul_bf16(jb, jb).block_until_ready(),
+        "xla": blocking(matmul, ja, ja),
+        "xla_bfloat16": blocking(matmul_bf16, jb, jb),
     }
     if torch is not None:
         ta = torch.from_numpy(a)
         fns["torch"] = lambda: ta @ ta
-    seconds = time_interleaved(fns, rounds=rounds)
-    gflops = {name: 2 * n**3 / s / 1e9 for name, s in seconds.items()}
-    fp32 = {name: g for name, g in gflops.items() if name != "xla_bfloat16"}
-    return {
-        "n": n,
-        "gflops": gflops,
-        "peak": max(fp32.values()),
-        "peak_by": max(fp32, key=fp32.get),
+    return {f"peak_{name}": fn for name, fn in fns.items()}
+
+
+def matmul_peak(seconds: dict[str, float], n: int = PEAK_N) -> dict:
+    """GFLOP/s of the :func:`matmul_peak_fns` entries of ``seconds``; ``peak`` is the best
+    float32 one (the machine's attainable fp32 matmul rate), ``peak_by`` whose it is."""
+    gflops = {
+        name[len("peak_") :]: 2 * n**3 / s / 1e9
+        for name, s in seconds.items()
+        if name.startswith("peak_")
     }
+    fp32 = {name: g for name, g in gflops.items() if name != "xla_bfloat16"}
+    best = max(fp32, key=fp32.get)
+    return {"n": n, "gflops": gflops, "peak": fp32[best], "peak_by": best}
 
 
 def dense_flops(params) -> int:
