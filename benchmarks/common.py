@@ -147,6 +147,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def reset_peak_rss() -> bool:
+    """Resets the kernel's high-water mark of this process's RSS (Linux ``VmHWM``), so that
+    :func:`rss_high_water_mb` measures from now on; False where that is not supported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_high_water_mb() -> float | None:
+    """The highest RSS since the last :func:`reset_peak_rss` (Linux ``VmHWM``), in MiB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def run_child(module: str, args: list[str], *, devices: int | None = None) -> dict:
     """Runs ``python -m module *args`` in a fresh process (its own peak RSS; XLA flags such as a
     forced host device count must be set before JAX starts) and returns the JSON object that
