@@ -35,6 +35,9 @@ _DTYPES = flags.DEFINE_list(
     "matmul_dtypes", list(models.MATMUL_DTYPES), "gae_jax matmul operand dtypes to time"
 )
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "timing rounds (the median is reported)")
+_OPTIMIZER = flags.DEFINE_enum(
+    "optimizer", "adam", ["adam", "sgd"], "gae_jax's optimiser (sgd: to profile Adam's share)"
+)
 _SKIP = flags.DEFINE_list("skip", [], "sections to leave out: torch")
 _OUT = flags.DEFINE_string("out", f"{common.RESULTS_DIR}/train.json", "JSON output path")
 
@@ -44,6 +47,7 @@ def experiment_config(batch_size: int, matmul_dtype: str, steps_per_dispatch: in
     config.train.batch_size = batch_size
     config.train.steps_per_dispatch = steps_per_dispatch
     config.model.matmul_dtype = matmul_dtype
+    config.train.optimizer = _OPTIMIZER.value
     config.mesh.data = 1
     return config_lib.validate(config)
 
