@@ -1,7 +1,7 @@
 """Paper 001's CelebA AAE: DCGAN-style conv nets, 200-D N(0, I), RMSprop 1e-4 momentum 0.1."""
 
-from configs import base
+from configs import models
 
 
 def get_config():
-    return base.paper001_celeba("aae")
+    return models.get_config("aae,celeba")

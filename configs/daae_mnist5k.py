@@ -1,7 +1,7 @@
 """Paper 001 Table III model 2 on mnist5k: DAAE, sigma 0.5, 10-D N(0, I) prior."""
 
-from configs import base
+from configs import models
 
 
 def get_config():
-    return base.paper001_mnist("daae")
+    return models.get_config("daae,mnist5k")

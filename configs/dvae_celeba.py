@@ -1,7 +1,7 @@
 """Paper 000's conv DVAE on CelebA 64x64: corruption N(x, 0.25 I), i.e. sigma=0.5."""
 
-from configs import base
+from configs import models
 
 
 def get_config():
-    return base.paper000_conv("tfds:celeb_a", "dvae")
+    return models.get_config("dvae,celeba")

@@ -1,9 +1,7 @@
 """Denoising VAE (Im et al.; paper 001 Sec. I-D) on mnist5k: KL of q(z|x~), sigma=0.5."""
 
-from configs import base
+from configs import models
 
 
 def get_config():
-    config = base.get_config()
-    config.model.family = "dvae"
-    return config
+    return models.get_config("dvae,mnist5k")

@@ -1,7 +1,7 @@
 """Paper 000's conv DVAE on SVHN 64x64: corruption N(x, 0.25 I)."""
 
-from configs import base
+from configs import models
 
 
 def get_config():
-    return base.paper000_conv("tfds:svhn_cropped", "dvae")
+    return models.get_config("dvae,svhn")

@@ -1,9 +1,7 @@
 """Paper 001 Table III model 5 on mnist5k: iDAAE, sigma 0.5, M = 25, 10-D N(0, I) prior."""
 
-from configs import base
+from configs import models
 
 
 def get_config():
-    config = base.paper001_mnist("idaae")
-    config.model.integration_samples = 25
-    return config
+    return models.get_config("idaae25,mnist5k")

@@ -1,7 +1,7 @@
 """Paper 001's Omniglot iDAAE: MLPs of 3 (encoder), 6 (decoder), 2 (discriminator) x 1000, z=200."""
 
-from configs import base
+from configs import models
 
 
 def get_config():
-    return base.paper001_omniglot("idaae")
+    return models.get_config("idaae,omniglot")

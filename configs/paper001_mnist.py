@@ -6,21 +6,15 @@ iDAAE with M = 5 and M = 25 (Table III's models: 2x1000 MLPs, z = 10, sigma 0.5,
 ``:small`` for CI, ``:full`` for the full MNIST with the paper's 100 epochs (configs/tables.py).
 """
 
-from configs import (
-    aae_mnist5k,
-    daae_gmm_mnist5k,
-    daae_mnist5k,
-    idaae25_mnist5k,
-    idaae_mnist5k,
-    tables,
-)
+from configs import tables
 
+# name -> configs/models.py argument
 MODELS = {
-    "aae": aae_mnist5k,
-    "daae": daae_mnist5k,
-    "daae_gmm": daae_gmm_mnist5k,
-    "idaae5": idaae_mnist5k,
-    "idaae25": idaae25_mnist5k,
+    "aae": "aae,mnist5k",
+    "daae": "daae,mnist5k",
+    "daae_gmm": "daae_gmm,mnist5k",
+    "idaae5": "idaae,mnist5k",
+    "idaae25": "idaae25,mnist5k",
 }
 # scale -> (epochs of every model, Parzen samples per model, reference-classifier steps).
 # default: 10 epochs of mnist5k (620 steps) keeps the table near 10 minutes on 2 CPU cores, most
@@ -29,14 +23,7 @@ SCALES = {"small": (0.25, 500, 100), "default": (10, 10_000, 1000), "full": (100
 
 
 def get_config(scale: str = "default"):
-    config = tables.table_config(
-        "paper001_mnist", scale, {name: m.get_config() for name, m in MODELS.items()}
-    )
-    epochs, num_samples, classifier_steps = SCALES[scale]
-    r = config.reproduce
-    r.epochs = {name: float(epochs) for name in MODELS}
-    r.num_samples = num_samples
-    r.chain_steps = 5  # Table V: x^(0) and x^(5)
-    r.classifier_steps = classifier_steps
-    r.pca_components = 10  # as many as the 10-D codes
+    config = tables.same_epochs_table_config("paper001_mnist", scale, MODELS, SCALES)
+    config.reproduce.chain_steps = 5  # Table V: x^(0) and x^(5)
+    config.reproduce.pca_components = 10  # as many as the 10-D codes
     return config

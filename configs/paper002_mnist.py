@@ -6,7 +6,7 @@ reinjection, judged by classifiers trained on their labelled samples.
 ``:small`` for CI, ``:full`` for the full MNIST with the paper's epochs (configs/tables.py).
 """
 
-from configs import base, tables
+from configs import models, tables
 
 # name -> (depth, denoising, the paper's epochs)
 MODELS = {
@@ -20,13 +20,11 @@ MODELS = {
 def autoencoder(depth: str, denoising: bool):
     """Paper 002's MNIST autoencoders: deep [600, 400, 100, 400, 600] relu, or shallow [32]
     tanh; the DAEs add N(0, 0.5^2) noise to the input. Adam 1e-3 (beta1 0.9), BCE."""
-    config = base.get_config()
-    config.model.family = "dae" if denoising else "ae"
+    config = models.get_config("dae,mnist5k" if denoising else "ae,mnist5k")
     if depth == "deep":
         config.model.encoder_hidden = (600, 400)
         config.model.latent_dim = 100
         config.model.decoder_hidden = (400, 600)
-        config.model.activation = "relu"
     else:
         # tanh(W1 x) -> linear 32-D code -> sigmoid(W2 z): the linear code followed by the linear
         # output layer is one linear map, so this is the paper's single tanh layer of 32 units.
@@ -34,9 +32,6 @@ def autoencoder(depth: str, denoising: bool):
         config.model.latent_dim = 32
         config.model.decoder_hidden = ()
         config.model.activation = "tanh"
-    if not denoising:
-        config.model.corruption = "none"
-        config.model.corruption_level = 0.0
     config.train.learning_rate = 1e-3
     config.train.b1 = 0.9
     config.sampler.kernels = ("reinjection",)

@@ -6,20 +6,13 @@
 ``:small`` for CI, ``:full`` for the full MNIST with 100 epochs (configs/tables.py).
 """
 
-from configs import aae_mnist5k, gae1_mnist5k, gae_mnist5k, tables, vae_mnist5k
+from configs import tables
 
-MODELS = {"gae1": gae1_mnist5k, "gae2": gae_mnist5k, "vae": vae_mnist5k, "aae": aae_mnist5k}
+# name -> configs/models.py argument
+MODELS = {"gae1": "gae1,mnist5k", "gae2": "gae,mnist5k", "vae": "vae,mnist5k", "aae": "aae,mnist5k"}
 # scale -> (epochs of every model, Parzen samples per model, reference-classifier steps).
 SCALES = {"small": (0.25, 500, 100), "default": (30, 10_000, 1000), "full": (100, 10_000, 2000)}
 
 
 def get_config(scale: str = "default"):
-    config = tables.table_config(
-        "paper004_mnist", scale, {name: m.get_config() for name, m in MODELS.items()}
-    )
-    epochs, num_samples, classifier_steps = SCALES[scale]
-    r = config.reproduce
-    r.epochs = {name: float(epochs) for name in MODELS}
-    r.num_samples = num_samples
-    r.classifier_steps = classifier_steps
-    return config
+    return tables.same_epochs_table_config("paper004_mnist", scale, MODELS, SCALES)

@@ -2,7 +2,7 @@
 with 10,000 latent chains of 10 steps each, measured at every recorded step, in under 10
 minutes on 2 CPU cores.
 
-The three models are paper 001's MNIST models (``configs/{aae,daae,idaae}_mnist5k.py``) made
+The three models are paper 001's MNIST models (``configs/models.py:{aae,daae,idaae},mnist5k``) made
 small enough for a laptop: 2x512 MLPs instead of 2x1000 and 25 epochs instead of 100, with
 the paper's Adam settings. Every value can be overridden, e.g.
 ``--config.models.aae.train.num_steps=3000`` or ``--config.sampler.num_chains=1000``;
@@ -11,9 +11,8 @@ the paper's Adam settings. Every value can be overridden, e.g.
 
 import ml_collections
 
-from configs import aae_mnist5k, base, daae_mnist5k, idaae_mnist5k
-
-_MODELS = {"aae": aae_mnist5k, "daae": daae_mnist5k, "idaae": idaae_mnist5k}
+from configs import base, models
+from gae_jax import config as config_lib
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -25,12 +24,11 @@ def get_config() -> ml_collections.ConfigDict:
     # One section per model, each trained into <workdir>/<name> by train_and_evaluate (so
     # rerunning the job resumes or skips finished training).
     config.models = ml_collections.ConfigDict()
-    for name, module in _MODELS.items():
-        paper = module.get_config()
+    for name in ("aae", "daae", "idaae"):
+        paper = models.get_config(f"{name},mnist5k")
         model, train = paper.model, paper.train
         model.encoder_hidden = model.decoder_hidden = model.disc_hidden = (512, 512)
         train.num_steps = base.epochs_to_steps(paper, 25)  # 1550 batches of 64
-        train.log_every = 100
         train.eval_every = 775
         train.checkpoint_every = 775
         config.models[name] = ml_collections.ConfigDict({"model": model, "train": train})
@@ -41,16 +39,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.sampler = defaults.sampler
     config.sampler.kernels = ("latent",)
     config.sampler.num_chains = 10_000
-    config.sampler.num_steps = 10
-    config.sampler.record_steps = (0, 1, 5, 10)
-    config.sampler.grid_size = 64
 
-    # The ground-truth classifier behind the Fréchet distance and class coverage (paper 002's
-    # [500, 500] MNIST classifier), trained once on the training split and cached in <workdir>.
-    config.evaluation = ml_collections.ConfigDict()
-    config.evaluation.classifier_hidden = (500, 500)
-    config.evaluation.classifier_steps = 1000
-    config.evaluation.classifier_batch_size = 128
-    config.evaluation.classifier_learning_rate = 1e-3
-    config.evaluation.overview_samples = 16  # per model and step in the overview figure
+    # The ground-truth classifier behind the Fréchet distance and class coverage, and the
+    # overview figure: gae_jax.config.EvaluationConfig's defaults.
+    config.evaluation = config_lib.section_defaults(config_lib.EvaluationConfig)
     return config

@@ -12,19 +12,21 @@ A table config is selected with a scale preset after a colon, e.g.
 
 import ml_collections
 
-from gae_jax.reproduce.common import SCALES
+from configs import base, models
+from gae_jax.config import SCALES
 
 
 def table_config(protocol: str, scale: str, models: dict) -> ml_collections.ConfigDict:
     """The sections every table config has; ``models`` maps names to experiment configs."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r} after the config file's colon; valid: {SCALES}")
+    defaults = base.get_config()
     config = ml_collections.ConfigDict()
-    config.seed = 0
+    config.seed = defaults.seed
     # Shared by every model of the table (overrides the models' own data section).
-    config.data = ml_collections.ConfigDict()
-    config.data.name = "tfds:mnist" if scale == "full" else "mnist5k"
-    config.data.tfds_data_dir = ml_collections.config_dict.placeholder(str)
+    config.data = defaults.data
+    if scale == "full":
+        config.data.name = "tfds:mnist"
     config.models = ml_collections.ConfigDict(models)
     if scale == "small":  # compile time and the iDAAE's M encodings dominate tiny runs
         for model in config.models.values():
@@ -33,4 +35,21 @@ def table_config(protocol: str, scale: str, models: dict) -> ml_collections.Conf
     config.reproduce = ml_collections.ConfigDict()
     config.reproduce.protocol = protocol
     config.reproduce.scale = scale
+    return config
+
+
+def same_epochs_table_config(
+    protocol: str, scale: str, model_args: dict[str, str], scales: dict[str, tuple]
+) -> ml_collections.ConfigDict:
+    """A table whose models (``name -> configs/models.py`` argument) all train for the same
+    epochs and are measured on generated samples: ``scales[scale]`` is (epochs of every model,
+    samples per model, reference-classifier steps)."""
+    config = table_config(
+        protocol, scale, {name: models.get_config(arg) for name, arg in model_args.items()}
+    )
+    epochs, num_samples, classifier_steps = scales[scale]
+    r = config.reproduce
+    r.epochs = {name: float(epochs) for name in model_args}
+    r.num_samples = num_samples
+    r.classifier_steps = classifier_steps
     return config

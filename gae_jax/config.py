@@ -1,29 +1,65 @@
-"""Validation of experiment configs: ConfigDict in, frozen dataclasses out.
+"""Every config schema, the one validator of their sections, and the model-family registry.
 
-Entry points call :func:`validate` once. Every bad value gets an error naming the key, the value
-and what would be valid; jitted code only ever sees the plain values of these dataclasses.
+ConfigDict in, frozen dataclasses out. Entry points call :func:`validate` (one experiment),
+:func:`validate_job` (the main job's ``config.models``) or :func:`validate_table` (a paper table)
+once; every bad value gets an error naming the key, the value and what would be valid, and jitted
+code only ever sees the plain values of these dataclasses.
+
+The dataclass defaults below are the only defaults: ``configs/base.py`` is
+:func:`default_config`, and every other ``configs/*.py`` states only what it changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import difflib
+import math
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import ml_collections
 
 from gae_jax import corruption, losses, models, priors
 from gae_jax import data as data_lib
+from gae_jax.models.adapter import BATCH_STATS_MODES
 
-# Each family's step factory is chosen in gae_jax.train.loop.build_train_step.
-FAMILIES = ("ae", "dae", "vae", "dvae", "aae", "daae", "idaae", "gae")
-VARIATIONAL_FAMILIES = ("vae", "dvae")
-DENOISING_FAMILIES = ("dae", "dvae", "daae", "idaae")
-ADVERSARIAL_FAMILIES = ("aae", "daae", "idaae")
-# Families whose encoder is a diagonal Gaussian q(z|x); the others' is deterministic.
-GAUSSIAN_ENCODER_FAMILIES = ("vae", "dvae", "gae")
+
+class Family(NamedTuple):
+    """What a model family is; code asks these fields (via :class:`ModelConfig`), never names."""
+
+    name: str
+    posterior: str  # encoder q(z|x): "gaussian" (mean and log-variance) or "deterministic"
+    denoising: bool  # trained to reconstruct x from a corruption x~ of it
+    adversarial: bool  # a discriminator on z matches the aggregate posterior to the prior
+    variational: bool  # an analytic KL term to N(0, I) in the loss
+    step: str  # training step factory: "ae", "vae", "adversarial" or "gae"
+    # idaae: the fake code of x averages the encodings of M corruptions (paper 001, Alg. 2).
+    integrating: bool = False
+    # Latent priors it can train with. An adversary needs a fixed target it can sample before
+    # training; the VAE's KL term is analytic only for N(0, I); the GAE's prior is by definition
+    # its aggregated posterior.
+    priors: tuple[str, ...] = ("normal", "gmm_ring")
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("ae", "deterministic", False, False, False, "ae"),
+        Family("dae", "deterministic", True, False, False, "ae"),
+        Family("vae", "gaussian", False, False, True, "vae", priors=("normal",)),
+        Family("dvae", "gaussian", True, False, True, "vae", priors=("normal",)),
+        Family("aae", "deterministic", False, True, False, "adversarial"),
+        Family("daae", "deterministic", True, True, False, "adversarial"),
+        Family("idaae", "deterministic", True, True, False, "adversarial", integrating=True),
+        Family("gae", "gaussian", False, False, False, "gae", priors=("aggregate",)),
+    )
+}
+# Deprecated, for gae_jax.train.loop until it asks ModelConfig.is_adversarial instead.
+ADVERSARIAL_FAMILIES = tuple(name for name, f in FAMILIES.items() if f.adversarial)
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SAMPLER_KERNELS = ("latent", "reinjection", "ascent")
-BATCH_STATS_MODES = ("population", "minibatch")
 ASCENT_INITS = ("uniform", "prior")
 # "stop": raise before a non-finite state can be checkpointed; "skip": reject the update of a
 # batch whose loss or new state is non-finite and go on (see gae_jax.train.steps.skip_non_finite).
@@ -32,6 +68,9 @@ ON_NON_FINITE_TRAIN = ("stop", "skip")
 # distribution (see gae_jax.samplers.base.guard_non_finite). Other chains are unaffected, except
 # those that share minibatch batch-norm statistics with a non-finite one.
 ON_NON_FINITE_SAMPLER = ("continue", "restart")
+# Paper tables (gae_jax reproduce jobs) and the scale presets of their configs (configs/tables.py).
+PROTOCOLS = ("paper001_mnist", "paper002_mnist", "paper004_mnist")
+SCALES = ("small", "default", "full")
 
 
 class ConfigError(ValueError):
@@ -40,15 +79,18 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    name: str = "mnist5k"
+    name: str = "mnist5k"  # "mnist5k", "digits", "idx:DIR" or "tfds:NAME"
     tfds_data_dir: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    family: str = "dae"
+    """The autoencoder, its prior, corruption and adversary. The defaults are paper 001's MNIST
+    models: 2x1000 MLPs, a 10-D code, corruption N(x, 0.5^2 I)."""
+
+    family: str = "dae"  # a key of FAMILIES
     latent_dim: int = 10
-    architecture: str = "mlp"
+    architecture: str = "mlp"  # or "dcgan" (paper 000's conv nets, 64x64 images)
     encoder_hidden: tuple[int, ...] = (1000, 1000)
     decoder_hidden: tuple[int, ...] = (1000, 1000)
     activation: str = "relu"
@@ -56,34 +98,58 @@ class ModelConfig:
     reconstruction_loss: str = "bce"
     kl_weight: float = 1.0
     corruption: str = "gaussian"
-    corruption_level: float = 0.5
+    corruption_level: float = 0.5  # sigma of "gaussian", else a probability
+    # Latent prior: "normal" N(0, I); "gmm_ring" (latent_dim 2 only; paper 001: 10 Gaussians of
+    # std 0.5 evenly spaced on a circle of radius 4); "aggregate" (family gae only): the mixture
+    # of the encoder's Gaussians q(z|x_j) over the training set (paper 004).
     prior: str = "normal"
     gmm_components: int = 10
     gmm_radius: float = 4.0
     gmm_std: float = 0.5
+    # Adversary of aae/daae/idaae on z: leaky-ReLU MLP with dropout (paper 001 MNIST: 1000-1000-1).
     disc_hidden: tuple[int, ...] = (1000, 1000)
     disc_dropout: float = 0.2
-    integration_samples: int = 5  # M of idaae
+    # idaae: M corruptions of each x whose encodings are averaged into its fake code (Alg. 2).
+    integration_samples: int = 5
+    # gae: loss weights of lambda1 sum mu^2 - lambda2 sum(1 + log s^2 - s^2) (paper 004 gives no
+    # values; 0.5 and 0.5 would be the VAE's KL term).
     gae_lambda1: float = 0.1
     gae_lambda2: float = 0.1
-    # Operand dtype of the MLPs' and the discriminator's matrix products ("float32" or
-    # "bfloat16"; float32 parameters and accumulation either way): see models.MATMUL_DTYPES.
+    # Operand dtype of the MLPs' and the discriminator's matrix products: "bfloat16" (float32
+    # parameters and accumulation) is about twice as fast where the hardware has bf16 dot
+    # products; see models.MATMUL_DTYPES.
     matmul_dtype: str = "float32"
 
     @property
+    def family_spec(self) -> Family:
+        if self.family not in FAMILIES:
+            raise ConfigError(f"config.model.family={self.family!r}; valid: {tuple(FAMILIES)}")
+        return FAMILIES[self.family]
+
+    @property
     def posterior(self) -> str:
-        return "gaussian" if self.family in GAUSSIAN_ENCODER_FAMILIES else "deterministic"
+        return self.family_spec.posterior
 
     @property
     def is_denoising(self) -> bool:
-        return self.family in DENOISING_FAMILIES
+        return self.family_spec.denoising
+
+    @property
+    def is_adversarial(self) -> bool:
+        return self.family_spec.adversarial
+
+    @property
+    def is_variational(self) -> bool:
+        return self.family_spec.variational
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    num_steps: int = 1000
+    """Optimisation. The defaults are papers 000 and 001's Adam 2e-4, beta1 0.5, batch 64."""
+
+    num_steps: int = 3000
     batch_size: int = 64
-    optimizer: str = "adam"
+    optimizer: str = "adam"  # see OPTIMIZERS
     learning_rate: float = 2e-4
     b1: float = 0.5
     b2: float = 0.999
@@ -93,19 +159,25 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     eval_batch_size: int = 500
-    disc_learning_rate: float | None = None  # adversarial families; None: learning_rate
-    gen_learning_rate: float | None = None  # adversarial families; None: learning_rate
-    on_non_finite: str = "stop"  # or "skip"; see ON_NON_FINITE_TRAIN
-    # Training steps run by one compiled call (a lax.scan over that many batches); the loop
-    # still logs, evaluates and checkpoints at exactly the configured steps.
+    # Adversarial families: learning rates of the discriminator and of the prior-matching
+    # (generator) updates of the encoder; None: learning_rate. Same optimizer and betas.
+    disc_learning_rate: float | None = None
+    gen_learning_rate: float | None = None
+    # A NaN/Inf loss or parameter: "stop" with an error naming the step (the latest checkpoint
+    # stays the last good one), or "skip" the batch's update and count it (skipped_steps).
+    on_non_finite: str = "stop"
+    # Training steps run by one compiled call (a lax.scan over that many batches): fewer
+    # dispatches; the loop still logs, evaluates and checkpoints at exactly the configured steps.
     steps_per_dispatch: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
 class MeshConfig:
-    """Devices of the training run: a 1-D ``data`` mesh axis (data parallelism)."""
+    """Devices of the training run: the batch is split over a 1-D ``data`` mesh axis (it must
+    divide evenly), parameters are replicated. Sampling uses ``sampler.num_devices`` along a
+    ``chains`` axis instead."""
 
-    data: int = 0  # devices the batch is split across (parameters replicated); 0 = all
+    data: int = 0  # devices the batch is split across; 0 = all
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,64 +188,128 @@ class SamplerConfig:
     kernels: tuple[str, ...] = SAMPLER_KERNELS
     num_chains: int = 4096  # latent and ascent chains started from prior / noise draws
     num_steps: int = 10
-    record_steps: tuple[int, ...] = (0, 1, 5, 10)  # saved as grids and arrays; 0 = start
-    batch_stats_mode: str = "minibatch"  # paper 000 samples with minibatch statistics
-    bn_tile_size: int = 0  # minibatch mode: chains per batch-norm batch; 0 = all chains of a run
-    bernoulli_decode: bool = False  # latent chain: x ~ Bernoulli(E[x|z]) instead of the mean
-    corruption: str = "model"  # latent chain: "model" (training corruption) or a kind
+    record_steps: tuple[int, ...] = (0, 1, 5, 10)  # paper 000's figures; saved; 0 = start
+    # Paper 000 samples with batch norm in training mode (minibatch statistics); bn_tile_size
+    # chains share statistics, 0 = all chains of a run. See BATCH_STATS_MODES.
+    batch_stats_mode: str = "minibatch"
+    bn_tile_size: int = 0
+    # Latent chain: decode (the mean, or x ~ Bernoulli(E[x|z])), corrupt ("model": the training
+    # corruption, i.e. none for non-denoising families; or a kind at corruption_level), encode.
+    bernoulli_decode: bool = False
+    corruption: str = "model"
     corruption_level: float = 0.5  # when corruption is a kind
     num_devices: int = 0  # devices along the "chains" mesh axis; 0 = all
     grid_size: int = 64  # chains shown per PNG grid
-    slerp_pairs: int = 4  # interpolations between 2 * slerp_pairs test images
+    # Paper 000 Fig. 2: slerp between encodings of 2 * slerp_pairs test images, then
+    # slerp_steps latent-chain steps applied to the interpolated codes.
+    slerp_pairs: int = 4
     slerp_points: int = 10
-    slerp_steps: int = 5  # latent-chain steps applied to the interpolated codes
+    slerp_steps: int = 5
+    # Paper 002: x <- AE(x) + sqrt(lambda) eps, restart every R steps (0 = never), keep the
+    # samples after the burn-in restarts.
     reinjection_chains: int = 100
-    reinjection_step_size: float = 0.1  # lambda; noise std sqrt(lambda)
-    reinjection_restart_every: int = 10  # R; 0 = never restart
+    reinjection_step_size: float = 0.1  # lambda
+    reinjection_restart_every: int = 10  # R
     reinjection_burn_in_restarts: int = 2
     reinjection_num_samples: int = 2000  # kept samples to produce
-    ascent_noise: float = 0.5  # std of Gaussian noise added before each reconstruction; 0 = none
-    ascent_init: str = "uniform"  # "uniform" x_0 ~ U(0, 1) (eq. 10) or "prior": x_0 = d(z) (eq. 11)
-    on_non_finite: str = "continue"  # or "restart"; see ON_NON_FINITE_SAMPLER
+    # Paper 003: x <- R(x + N(0, ascent_noise^2 I)) (0 = no noise) from "uniform" x_0 ~ U(0, 1)
+    # (eq. 10) or "prior" x_0 = d(z) (eq. 11).
+    ascent_noise: float = 0.5
+    ascent_init: str = "uniform"
+    # Chains that turn NaN/Inf are counted in the summary; "restart" re-draws them from their
+    # start distribution instead of leaving them ("continue"). See ON_NON_FINITE_SAMPLER.
+    on_non_finite: str = "continue"
 
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
-    seed: int
-    data: DataConfig
-    model: ModelConfig
-    train: TrainConfig
-    sampler: SamplerConfig = SamplerConfig()
-    mesh: MeshConfig = MeshConfig()
+    """One model's experiment: ``configs/base.py`` and its variants."""
+
+    seed: int = 0
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    # Optional in configs, so configs and workdirs written before samplers existed validate.
+    sampler: SamplerConfig = dataclasses.field(default_factory=SamplerConfig)
+    mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig)
 
 
-def _section(cls, values: dict[str, Any], where: str):
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"unknown key(s) {unknown} in config.{where}; valid keys: {sorted(known)}"
-        )
-    kwargs = {}
-    for name, value in values.items():
-        default = known[name].default
-        if isinstance(default, int) and not isinstance(default, bool):
-            _check(
-                isinstance(value, int) and not isinstance(value, bool),
-                f"config.{where}.{name}={value!r}; valid: an integer",
-            )
-        try:
-            if isinstance(default, tuple):
-                value = tuple(value)
-            elif isinstance(default, bool):
-                value = bool(value)
-            elif isinstance(default, float):
-                value = float(value)
-        except (TypeError, ValueError) as e:
-            kind = "a sequence" if isinstance(default, tuple) else "a number"
-            raise ConfigError(f"config.{where}.{name}={value!r}; valid: {kind}") from e
-        kwargs[name] = value
-    return cls(**kwargs)
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """``config.evaluation`` of the main job: the ground-truth classifier behind the Frechet
+    distance and class coverage (paper 002's [500, 500] MNIST classifier, trained once on the
+    training split and cached in the workdir) and the overview figure."""
+
+    classifier_hidden: tuple[int, ...] = (500, 500)
+    classifier_steps: int = 1000
+    classifier_batch_size: int = 128
+    classifier_learning_rate: float = 1e-3
+    overview_samples: int = 16  # chains shown per model and step in the overview figure
+
+
+@dataclasses.dataclass(frozen=True)
+class TableConfig:
+    """The ``reproduce`` section of a table config, validated."""
+
+    protocol: str  # one of PROTOCOLS
+    scale: str  # one of SCALES: the preset the config was built with (reported, not applied)
+    epochs: dict[str, float]  # model name -> training epochs
+    num_samples: int = 10_000  # generated samples per model for the Parzen window (papers: 10^4)
+    chain_steps: int = 5  # paper 001: latent-chain steps from x^0 to the last reported x^t
+    classifier_steps: int = 2000  # training steps of every [500, 500] classifier
+    classifier_batch_size: int = 128
+    sample_counts: tuple[int, ...] = (1000, 2000, 5000, 10_000)  # paper 002: curve points
+    pca_components: int = 10  # paper 001: PCA + SVM baseline, as many components as z
+
+
+# The sections of an experiment config, in ExperimentConfig's order.
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+OPTIONAL_SECTIONS = {"sampler": SamplerConfig, "mesh": MeshConfig}
+
+
+# ----------------------------------------------------------------------------- defaults
+
+
+def _optional_type(hint) -> type | None:
+    """``X`` for a hint ``X | None``, else None."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(hint)) == 2:
+            return args[0]
+    return None
+
+
+def section_defaults(cls) -> ml_collections.ConfigDict:
+    """A ConfigDict of the dataclass ``cls``'s defaults (fields without one are left out).
+
+    A field ``X | None`` defaulting to None becomes a typed placeholder, so a command line can
+    still set it (``--config.train.disc_learning_rate=1e-4``).
+    """
+    hints = typing.get_type_hints(cls)
+    section = ml_collections.ConfigDict()
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        else:
+            continue
+        if dataclasses.is_dataclass(value):
+            section[f.name] = section_defaults(type(value))
+        elif value is None and _optional_type(hints[f.name]) is not None:
+            section[f.name] = ml_collections.config_dict.placeholder(_optional_type(hints[f.name]))
+        else:
+            section[f.name] = value
+    return section
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """An experiment config of every default: ``seed`` and the ``data``, ``model``, ``train``,
+    ``sampler`` and ``mesh`` sections (a denoising autoencoder on mnist5k)."""
+    return section_defaults(ExperimentConfig)
+
+
+# ----------------------------------------------------------------------------- the validator
 
 
 def _check(ok: bool, message: str) -> None:
@@ -181,17 +317,95 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
-    """Checks every value of ``config`` and returns it as frozen dataclasses."""
-    raw = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    for key in ("seed", "data", "model", "train"):
+def _as_dict(config) -> dict[str, Any]:
+    return config.to_dict() if hasattr(config, "to_dict") else dict(config)
+
+
+def _unknown_keys_message(unknown: list[str], known: list[str], where: str) -> str:
+    close = []
+    for key in unknown:
+        close += [k for k in difflib.get_close_matches(key, known, n=3) if k not in close]
+    hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+    ordered = close + sorted(set(known) - set(close))
+    return f"unknown key(s) {unknown} in config.{where}; {hint}valid keys: {ordered}"
+
+
+def _coerce(value: Any, hint, where: str) -> Any:
+    """``value`` as the type ``hint`` (int, float, bool, str, tuple[X, ...], dict[str, X] or
+    X | None), or a ConfigError naming ``where`` and what is valid."""
+    inner = _optional_type(hint)
+    if inner is not None:
+        return None if value is None else _coerce(value, inner, where)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        _check(isinstance(value, list | tuple), f"{where}={value!r}; valid: a sequence (a tuple)")
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        return tuple(_coerce(v, item, where) for v in value)
+    if origin is dict:
+        _check(isinstance(value, Mapping), f"{where}={value!r}; valid: a section of name: value")
+        _, item = typing.get_args(hint)
+        return {k: _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
+    if hint is bool:
+        _check(
+            isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)),
+            f"{where}={value!r}; valid: True or False",
+        )
+        return bool(value)
+    if hint is int:
+        _check(
+            isinstance(value, int) and not isinstance(value, bool),
+            f"{where}={value!r}; valid: an integer",
+        )
+        return value
+    if hint is float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{where}={value!r}; valid: a number") from e
+        _check(math.isfinite(number), f"{where}={value!r}; valid: a finite number")
+        return number
+    if hint is str:
+        _check(isinstance(value, str), f"{where}={value!r}; valid: a string")
+        return value
+    raise TypeError(f"no coercion for {hint!r} ({where})")  # a schema bug, not a config error
+
+
+def parse_section(cls, values: Mapping[str, Any] | None, where: str):
+    """The frozen dataclass ``cls`` from the mapping ``values`` of section ``config.<where>``.
+
+    Checks keys (unknown ones are named with the valid keys, close matches first; missing
+    fields without a default are named) and types, coercing ints to floats and sequences to
+    tuples; fields not given keep their defaults. Floats must be finite.
+
+    Raises:
+      ConfigError: naming ``config.<where>.<key>``, the value and what would be valid.
+    """
+    _check(
+        isinstance(values, Mapping), f"config.{where}={values!r}; valid: a section of key: value"
+    )
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    _check(not unknown, _unknown_keys_message(unknown, sorted(fields), where) if unknown else "")
+    hints = typing.get_type_hints(cls)
+    for name, f in fields.items():
+        no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        _check(name in values or not no_default, f"config.{where}.{name} is missing")
+    return cls(**{k: _coerce(v, hints[k], f"config.{where}.{k}") for k, v in values.items()})
+
+
+# ----------------------------------------------------------------------------- experiment
+
+
+def validate(config: ml_collections.ConfigDict | Mapping) -> ExperimentConfig:
+    """Checks every value of an experiment ``config`` and returns it as frozen dataclasses."""
+    raw = _as_dict(config)
+    for key in ("seed", *SECTIONS):
         _check(key in raw, f"config has no '{key}' section; see configs/base.py")
-    data = _section(DataConfig, raw["data"], "data")
-    model = _section(ModelConfig, raw["model"], "model")
-    train = _section(TrainConfig, raw["train"], "train")
-    # Optional, so configs and workdirs written before samplers existed still validate.
-    sampler = _section(SamplerConfig, raw.get("sampler", {}), "sampler")
-    mesh = _section(MeshConfig, raw.get("mesh", {}), "mesh")
+    sections = {name: parse_section(cls, raw[name], name) for name, cls in SECTIONS.items()}
+    for name, cls in OPTIONAL_SECTIONS.items():
+        sections[name] = parse_section(cls, raw.get(name, {}), name)
+    data, model, train = sections["data"], sections["model"], sections["train"]
+    sampler, mesh = sections["sampler"], sections["mesh"]
 
     _check(isinstance(raw["seed"], int), f"config.seed must be an integer, got {raw['seed']!r}")
     _check(
@@ -204,7 +418,17 @@ def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
             f"config.data.name={data.name!r}; valid: 'tfds:NAME' with NAME in "
             f"{data_lib.TFDS_NAMES}",
         )
-    _check(model.family in FAMILIES, f"config.model.family={model.family!r}; valid: {FAMILIES}")
+    _validate_model(model)
+    _validate_train(train)
+    _check(mesh.data >= 0, f"config.mesh.data={mesh.data} must be >= 0 (0 = all devices)")
+    _validate_sampler(sampler)
+    return ExperimentConfig(raw["seed"], data, model, train, sampler, mesh)
+
+
+def _validate_model(model: ModelConfig) -> None:
+    _check(
+        model.family in FAMILIES, f"config.model.family={model.family!r}; valid: {tuple(FAMILIES)}"
+    )
     _check(model.latent_dim > 0, f"config.model.latent_dim={model.latent_dim} must be positive")
     _check(
         model.architecture in models.ARCHITECTURES,
@@ -237,7 +461,7 @@ def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
     )
     _check(model.kl_weight >= 0, f"config.model.kl_weight={model.kl_weight} must be >= 0")
     _check(
-        model.family not in VARIATIONAL_FAMILIES or model.kl_weight > 0,
+        not model.is_variational or model.kl_weight > 0,
         f"config.model.kl_weight={model.kl_weight} for family {model.family!r}; valid: > 0",
     )
     _check_corruption(model.corruption, model.corruption_level, "config.model")
@@ -247,6 +471,9 @@ def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
         f"at level {model.corruption_level}; set a corruption with a positive level",
     )
     _validate_prior_and_adversary(model)
+
+
+def _validate_train(train: TrainConfig) -> None:
     for name in ("num_steps", "batch_size", "log_every", "checkpoint_every", "eval_batch_size"):
         value = getattr(train, name)
         _check(value > 0, f"config.train.{name}={value} must be positive")
@@ -270,16 +497,13 @@ def validate(config: ml_collections.ConfigDict) -> ExperimentConfig:
     for name in ("disc_learning_rate", "gen_learning_rate"):
         value = getattr(train, name)
         _check(
-            value is None or (isinstance(value, int | float) and value > 0),
+            value is None or value > 0,
             f"config.train.{name}={value!r} must be > 0, or None to use learning_rate",
         )
     _check(
         train.steps_per_dispatch > 0,
         f"config.train.steps_per_dispatch={train.steps_per_dispatch} must be positive",
     )
-    _check(mesh.data >= 0, f"config.mesh.data={mesh.data} must be >= 0 (0 = all devices)")
-    _validate_sampler(sampler)
-    return ExperimentConfig(raw["seed"], data, model, train, sampler, mesh)
 
 
 def _check_corruption(kind: str, level: float, where: str, also: tuple[str, ...] = ()) -> None:
@@ -339,7 +563,7 @@ def check_against_data(
 
 
 def _validate_prior_and_adversary(model: ModelConfig) -> None:
-    family, prior = model.family, model.prior
+    family, prior, spec = model.family, model.prior, model.family_spec
     _check(prior in priors.PRIORS, f"config.model.prior={prior!r}; valid: {priors.PRIORS}")
     if prior == "gmm_ring":
         _check(
@@ -353,23 +577,17 @@ def _validate_prior_and_adversary(model: ModelConfig) -> None:
         )
         _check(model.gmm_radius >= 0, f"config.model.gmm_radius={model.gmm_radius} must be >= 0")
         _check(model.gmm_std > 0, f"config.model.gmm_std={model.gmm_std} must be > 0")
-    # The GAE's prior is by definition its aggregated posterior; an adversary needs a fixed
-    # target it can sample before training; the VAE's KL term is analytic only for N(0, I).
-    if family == "gae":
+    valid = ", ".join(map(repr, spec.priors))
+    if prior == "aggregate":
         _check(
-            prior == "aggregate",
-            f"config.model.prior={prior!r} for family 'gae'; valid: 'aggregate'",
-        )
-    elif family in VARIATIONAL_FAMILIES:
-        _check(
-            prior == "normal",
-            f"config.model.prior={prior!r} for family {family!r}; valid: 'normal'",
+            prior in spec.priors,
+            f"config.model.prior='aggregate' is the GAE's prior; for family {family!r} valid: "
+            f"{valid}",
         )
     else:
         _check(
-            prior != "aggregate",
-            f"config.model.prior='aggregate' is the GAE's prior; for family {family!r} valid: "
-            "'normal', 'gmm_ring'",
+            prior in spec.priors,
+            f"config.model.prior={prior!r} for family {family!r}; valid: {valid}",
         )
     _check(
         all(h > 0 for h in model.disc_hidden),
@@ -447,3 +665,120 @@ def _validate_sampler(s: SamplerConfig) -> None:
         s.ascent_init in ASCENT_INITS,
         f"config.sampler.ascent_init={s.ascent_init!r}; valid: {ASCENT_INITS}",
     )
+
+
+# ----------------------------------------------------------------------------- main job
+
+
+def job_experiment_configs(
+    config: ml_collections.ConfigDict,
+) -> dict[str, ml_collections.ConfigDict]:
+    """Each model's full experiment config in a job config (``configs/quickstart.py``): the
+    shared ``seed``, ``data`` and ``sampler`` sections with the model's own ``model`` and
+    ``train`` sections (a section the model states itself wins)."""
+    raw = _as_dict(config)
+    shared = {k: raw[k] for k in ("data", "sampler")}
+    return {
+        name: ml_collections.ConfigDict({"seed": raw["seed"], **shared, **section})
+        for name, section in raw["models"].items()
+    }
+
+
+def validate_job(
+    config: ml_collections.ConfigDict,
+) -> tuple[dict[str, ExperimentConfig], EvaluationConfig]:
+    """Checks a whole main-job config before anything is trained.
+
+    Returns:
+      ``(experiments, evaluation)``: every model's validated experiment config by name, and
+      the ``evaluation`` section.
+
+    Raises:
+      ConfigError: naming the bad key (``config.models.<name>: ...`` for a model's), its value
+        and what would be valid.
+    """
+    for key in ("seed", "data", "models", "sampler", "evaluation"):
+        _check(key in config, f"config has no '{key}' section; see configs/quickstart.py")
+    _check(bool(config["models"]), "config.models is empty; give at least one model section")
+    experiments = {}
+    for name, exp in job_experiment_configs(config).items():
+        try:
+            experiments[name] = validate(exp)
+        except ConfigError as e:
+            raise ConfigError(f"config.models.{name}: {e}") from e
+    ev = parse_section(EvaluationConfig, _as_dict(config["evaluation"]), "evaluation")
+    for name in ("classifier_steps", "classifier_batch_size", "overview_samples"):
+        value = getattr(ev, name)
+        _check(value >= 1, f"config.evaluation.{name}={value!r} must be >= 1")
+    _check(
+        len(ev.classifier_hidden) > 0 and min(ev.classifier_hidden) >= 1,
+        f"config.evaluation.classifier_hidden={ev.classifier_hidden} needs positive sizes",
+    )
+    _check(
+        ev.classifier_learning_rate > 0,
+        f"config.evaluation.classifier_learning_rate={ev.classifier_learning_rate} must be > 0",
+    )
+    return experiments, ev
+
+
+# ----------------------------------------------------------------------------- paper tables
+
+
+def table_model_config(
+    config: ml_collections.ConfigDict, name: str, num_steps: int | None = None
+) -> ml_collections.ConfigDict:
+    """Model ``name``'s experiment config in a table config, with the table's ``seed`` and
+    ``data`` (they override the model's own) and, if given, ``num_steps``."""
+    model = config.models[name].copy_and_resolve_references()
+    model.seed = config.seed
+    model.data = config.data.copy_and_resolve_references()
+    if num_steps is not None:
+        model.train.num_steps = num_steps
+    return model
+
+
+def validate_table(config: ml_collections.ConfigDict) -> TableConfig:
+    """Checks a table config (``configs/paper00N_*.py``), every model's config included, before
+    anything is trained.
+
+    Raises:
+      ConfigError: naming the bad key (``config.models.<name>: ...`` for a model's), its value
+        and what would be valid.
+    """
+    for key in ("seed", "data", "models", "reproduce"):
+        _check(key in config, f"table config has no '{key}' section; see configs/paper001_mnist.py")
+    table = parse_section(TableConfig, _as_dict(config.reproduce), "reproduce")
+    _check(
+        table.protocol in PROTOCOLS,
+        f"config.reproduce.protocol={table.protocol!r}; valid: {PROTOCOLS}",
+    )
+    _check(table.scale in SCALES, f"config.reproduce.scale={table.scale!r}; valid: {SCALES}")
+    names = sorted(config.models)
+    _check(len(names) > 0, "config.models is empty; a table needs at least one model")
+    _check(
+        sorted(table.epochs) == names,
+        f"config.reproduce.epochs has keys {sorted(table.epochs)}; it needs one per model of "
+        f"config.models: {names}",
+    )
+    for name, epochs in table.epochs.items():
+        _check(epochs > 0, f"config.reproduce.epochs.{name}={epochs} must be > 0")
+    for name in ("num_samples", "classifier_steps", "classifier_batch_size", "pca_components"):
+        value = getattr(table, name)
+        _check(value > 0, f"config.reproduce.{name}={value!r} must be a positive integer")
+    _check(
+        table.chain_steps >= 0,
+        f"config.reproduce.chain_steps={table.chain_steps!r} must be an integer >= 0",
+    )
+    counts = table.sample_counts
+    _check(
+        len(counts) > 0
+        and counts[0] > 0
+        and all(a < b for a, b in zip(counts, counts[1:], strict=False)),
+        f"config.reproduce.sample_counts={counts} must be positive and increasing",
+    )
+    for name in names:
+        try:
+            validate(table_model_config(config, name))
+        except ConfigError as e:
+            raise ConfigError(f"config.models.{name}: {e}") from e
+    return table
