@@ -56,8 +56,6 @@ FAMILIES: dict[str, Family] = {
         Family("gae", "gaussian", False, False, False, "gae", priors=("aggregate",)),
     )
 }
-# Deprecated, for gae_jax.train.loop until it asks ModelConfig.is_adversarial instead.
-ADVERSARIAL_FAMILIES = tuple(name for name, f in FAMILIES.items() if f.adversarial)
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SAMPLER_KERNELS = ("latent", "reinjection", "ascent")
 ASCENT_INITS = ("uniform", "prior")
@@ -141,6 +139,10 @@ class ModelConfig:
     @property
     def is_variational(self) -> bool:
         return self.family_spec.variational
+
+    @property
+    def is_integrating(self) -> bool:
+        return self.family_spec.integrating
 
 
 @dataclasses.dataclass(frozen=True)

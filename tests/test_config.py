@@ -172,11 +172,12 @@ def test_family_registry_answers_what_the_trainers_ask():
         model = config_lib.ModelConfig(family=name)
         assert model.family_spec is family and family.name == name
         assert model.posterior == family.posterior
-        assert (model.is_denoising, model.is_adversarial, model.is_variational) == (
-            family.denoising,
-            family.adversarial,
-            family.variational,
-        )
+        assert (
+            model.is_denoising,
+            model.is_adversarial,
+            model.is_variational,
+            model.is_integrating,
+        ) == (family.denoising, family.adversarial, family.variational, family.integrating)
     with pytest.raises(ConfigError, match="config.model.family='gan'"):
         _ = config_lib.ModelConfig(family="gan").is_denoising
 
