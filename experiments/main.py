@@ -2,14 +2,14 @@
 
 Trains an AAE, a DAAE and an iDAAE on mnist5k, samples each with 10,000 latent Markov chains,
 measures the samples at every recorded chain step and writes ``DIR/report.html`` (see
-:mod:`gae_jax.pipeline`). Rerunning resumes or skips finished training. Override any value with
+:mod:`gae_jax.jobs.main`). Rerunning resumes or skips finished training. Override any value with
 ``--config.section.key=value``, e.g. ``--config.sampler.num_chains=1000``.
 """
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from gae_jax.pipeline import run_pipeline
+from gae_jax.jobs import run_pipeline
 from gae_jax.train.writer import quiet_library_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/quickstart.py", "Job config.")

@@ -9,7 +9,7 @@ value with ``--config.section.key=value``, e.g. ``--config.data.name=idx:/path/t
 from absl import app, flags
 from ml_collections import config_flags
 
-from gae_jax.reproduce import reproduce
+from gae_jax.jobs import reproduce
 from gae_jax.train.writer import quiet_library_logs
 
 _CONFIG = config_flags.DEFINE_config_file(

@@ -9,7 +9,7 @@ the chains of ``config.sampler`` and writes figures, ``samples.npz`` and
 from absl import app, flags
 from ml_collections import config_flags
 
-from gae_jax.samplers.run import sample_and_save
+from gae_jax.jobs import sample_and_save
 from gae_jax.train.writer import quiet_library_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/dae_mnist5k.py", "Experiment config.")

@@ -7,7 +7,7 @@ with ``--config.section.key=value``, e.g. ``--config.train.num_steps=500``.
 from absl import app, flags
 from ml_collections import config_flags
 
-from gae_jax.train import train_and_evaluate
+from gae_jax.jobs import train_and_evaluate
 from gae_jax.train.writer import quiet_library_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/dae_mnist5k.py", "Experiment config.")

@@ -10,10 +10,13 @@ import optax
 import pytest
 
 from configs import base
-from gae_jax import checkpoint, data, losses, models
+from gae_jax import builders, checkpoint, data, losses, models
 from gae_jax import config as config_lib
 from gae_jax import corruption as corruption_lib
-from gae_jax.train import adversarial, latent, loop
+from gae_jax import workdir as workdir_lib
+from gae_jax.evaluation import latent
+from gae_jax.jobs import train_and_evaluate
+from gae_jax.train import adversarial
 from gae_jax.train.state import create_train_state, make_optimizer
 from gae_jax.train.writer import read_metrics
 
@@ -39,9 +42,9 @@ def _config(family: str, **model):
 def _setup(config):
     """(cfg, model, tx, adversary, state) of a freshly initialised adversarial model."""
     cfg = config_lib.validate(config)
-    model = loop.build_model(cfg.model, IMAGE_SHAPE)
+    model = builders.build_model(cfg.model, IMAGE_SHAPE)
     tx = make_optimizer("adam", cfg.train.learning_rate, b1=0.5)
-    adversary = loop.build_adversary(cfg)
+    adversary = builders.build_adversary(cfg)
     state = create_train_state(jax.random.key(0), model, tx, IMAGE_SHAPE)
     state = adversarial.init_adversary(jax.random.key(1), state, adversary, cfg.model.latent_dim)
     return cfg, model, tx, adversary, state
@@ -112,7 +115,7 @@ def test_idaae_with_one_sample_takes_the_daae_step():
 
     def run(family, **model_overrides):
         model_cfg = config_lib.validate(_config(family, **model_overrides)).model
-        new_state, metrics = jax.jit(loop.build_train_step(model_cfg, model, tx, adversary))(
+        new_state, metrics = jax.jit(builders.build_train_step(model_cfg, model, tx, adversary))(
             state, x, key
         )
         return new_state, {k: float(v) for k, v in metrics.items()}
@@ -128,7 +131,7 @@ def test_idaae_with_one_sample_takes_the_daae_step():
 
 def test_each_phase_updates_only_its_own_parameters():
     cfg, model, tx, adversary, state = _setup(_config("daae"))
-    corruption = loop.model_corruption(cfg.model)
+    corruption = builders.model_corruption(cfg.model)
     fake_codes = adversarial.make_fake_codes(model, corruption)
     x, key = _batch(), jax.random.key(3)
 
@@ -150,7 +153,7 @@ def test_each_phase_updates_only_its_own_parameters():
     assert not _changed(state.opt_state, gen_state.opt_state)
     assert int(disc_state.step) == int(gen_state.step) == 0  # phases of one training step
 
-    step = jax.jit(loop.build_train_step(cfg.model, model, tx, adversary))
+    step = jax.jit(builders.build_train_step(cfg.model, model, tx, adversary))
     new_state, metrics = step(state, x, key)
     assert int(new_state.step) == 1
     assert {"recon_loss", "disc_loss", "disc_acc", "gen_loss"} <= set(metrics)
@@ -180,7 +183,7 @@ def test_discriminator_and_generator_steps_descend_their_losses():
 
 def test_adversarial_step_compiles_once():
     cfg, model, tx, adversary, state = _setup(_config("idaae", integration_samples=2))
-    step = jax.jit(loop.build_train_step(cfg.model, model, tx, adversary), donate_argnums=0)
+    step = jax.jit(builders.build_train_step(cfg.model, model, tx, adversary), donate_argnums=0)
     for i in range(3):
         state, _ = step(state, _batch(), jax.random.key(i))
     assert step._cache_size() == 1
@@ -193,16 +196,16 @@ def test_checkpoint_round_trip_with_and_without_adversary(tmp_path, family):
     if family == "ae":
         config.model.corruption, config.model.corruption_level = "none", 0.0
     cfg = config_lib.validate(config)
-    model = loop.build_model(cfg.model, IMAGE_SHAPE)
+    model = builders.build_model(cfg.model, IMAGE_SHAPE)
     tx = make_optimizer("adam", 1e-3, b1=0.5)
     ckpt = checkpoint.Checkpointer(str(tmp_path))
-    state = loop.restore_or_create(cfg, ckpt, model, tx, IMAGE_SHAPE)
-    step = jax.jit(loop.build_train_step(cfg.model, model, tx, loop.build_adversary(cfg)))
+    state = workdir_lib.restore_or_create(cfg, ckpt, model, tx, IMAGE_SHAPE)
+    step = jax.jit(builders.build_train_step(cfg.model, model, tx, builders.build_adversary(cfg)))
     state, _ = step(state, _batch(), jax.random.key(0))
     assert (state.disc_params is None) == (family == "ae")
     ckpt.save(1, state)
     ckpt.wait()
-    restored = loop.restore_or_create(cfg, ckpt, model, tx, IMAGE_SHAPE)
+    restored = workdir_lib.restore_or_create(cfg, ckpt, model, tx, IMAGE_SHAPE)
     ckpt.close()
     assert jax.tree.structure(restored) == jax.tree.structure(state)
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
@@ -232,7 +235,7 @@ def test_config_validation_of_adversarial_fields(section, name, value, message):
 def test_adversarial_learning_rates_default_to_learning_rate():
     cfg = config_lib.validate(_config("daae"))
     assert cfg.train.disc_learning_rate is None and cfg.train.gen_learning_rate is None
-    adversary = loop.build_adversary(cfg)
+    adversary = builders.build_adversary(cfg)
     params = {"w": jnp.ones(3)}
     grads = {"w": jnp.ones(3)}
     # Adam's first update is -lr * sign(grad) (up to eps), which exposes the learning rate.
@@ -240,7 +243,7 @@ def test_adversarial_learning_rates_default_to_learning_rate():
     np.testing.assert_allclose(update["w"], -cfg.train.learning_rate, rtol=1e-4)
     config = _config("daae")
     config.train.gen_learning_rate = 5e-5
-    gen_tx = loop.build_adversary(config_lib.validate(config)).gen_tx
+    gen_tx = builders.build_adversary(config_lib.validate(config)).gen_tx
     update, _ = gen_tx.update(grads, gen_tx.init(params), params)
     np.testing.assert_allclose(update["w"], -5e-5, rtol=1e-4)
 
@@ -254,7 +257,7 @@ def test_aae_on_digits_matches_the_prior(tmp_path):
     config.train.log_every = 500
     config.train.checkpoint_every = 500
     workdir = str(tmp_path / "aae")
-    summary = loop.train_and_evaluate(config, workdir)
+    summary = train_and_evaluate(config, workdir)
     assert summary["step"] == 1000
 
     validation = read_metrics(workdir, "validation")
@@ -269,8 +272,8 @@ def test_aae_on_digits_matches_the_prior(tmp_path):
 
     # Moments on the 1,437 training images: the Monte-Carlo floor is about 0.03 (mean) and
     # 0.05 (covariance); an adversarially matched code sits a little above it.
-    cfg, model, state = loop.load_trained(workdir)
-    evaluate = loop.build_latent_eval(cfg, model, loop.build_adversary(cfg), None)
+    cfg, model, state = workdir_lib.load_trained(workdir)
+    evaluate = builders.build_latent_eval(cfg, model, builders.build_adversary(cfg), None)
     train_images = data.load_dataset("digits", "train").images
     metrics = latent.latent_metrics(*evaluate(state, train_images))
     assert abs(metrics["disc_acc"] - 0.5) < 0.15, metrics
@@ -280,7 +283,7 @@ def test_aae_on_digits_matches_the_prior(tmp_path):
 
     # Resuming restores the discriminator and both adversarial optimiser states.
     config.train.num_steps = 1010
-    assert loop.train_and_evaluate(config, workdir)["steps_this_run"] == 10
+    assert train_and_evaluate(config, workdir)["steps_this_run"] == 10
 
 
 def test_optimizer_states_are_separate():

@@ -7,9 +7,9 @@ import jax
 import numpy as np
 from test_train import tiny_config
 
-from gae_jax.samplers.run import sample_and_save
-from gae_jax.train import load_trained, train_and_evaluate
+from gae_jax.jobs import sample_and_save, train_and_evaluate
 from gae_jax.train.writer import read_metrics
+from gae_jax.workdir import load_trained
 
 
 def _leaves(workdir):

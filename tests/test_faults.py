@@ -20,13 +20,14 @@ import pytest
 from test_data import _write_idx_dir
 from test_train import REPO, tiny_config
 
-from gae_jax import checkpoint, data, samplers
+from gae_jax import builders, checkpoint, data, samplers
 from gae_jax import config as config_lib
-from gae_jax.samplers import init
-from gae_jax.samplers.run import sample_and_save
-from gae_jax.train import load_trained, loop, steps, train_and_evaluate
+from gae_jax.jobs import sample_and_save, train_and_evaluate
+from gae_jax.samplers import starts
+from gae_jax.train import steps
 from gae_jax.train.state import create_train_state, make_optimizer
 from gae_jax.train.writer import MetricWriter, read_metrics
+from gae_jax.workdir import load_trained
 
 
 def _snapshot(root) -> dict[str, bytes]:
@@ -115,7 +116,7 @@ def _refuse_to_build(*args, **kwargs):
 def test_values_that_depend_on_the_data_fail_before_anything_is_built(
     tmp_path, monkeypatch, key, value, expected
 ):
-    monkeypatch.setattr(loop, "build_model", _refuse_to_build)
+    monkeypatch.setattr(builders, "build_model", _refuse_to_build)
     config = tiny_config()
     section, name = key.split(".")
     config[section][name] = value
@@ -127,7 +128,7 @@ def test_values_that_depend_on_the_data_fail_before_anything_is_built(
 def test_sampling_checks_the_sampler_against_the_data_before_compiling(run_copy, monkeypatch):
     config = tiny_config(num_steps=20)
     config.sampler.slerp_pairs = 91
-    monkeypatch.setattr("gae_jax.samplers.run._run_chains", _refuse_to_build)
+    monkeypatch.setattr("gae_jax.jobs.sample._run_chains", _refuse_to_build)
     with pytest.raises(config_lib.ConfigError, match="slerp_pairs=91"):
         sample_and_save(config, str(run_copy))
     assert not (run_copy / "samples").exists()
@@ -320,9 +321,9 @@ def test_skip_mode_skips_exactly_the_batches_that_hold_a_nan(tmp_path, monkeypat
 
 def test_a_skipped_update_keeps_the_state_and_advances_only_the_step():
     cfg = config_lib.validate(tiny_config())
-    model = loop.build_model(cfg.model, (8, 8, 1))
+    model = builders.build_model(cfg.model, (8, 8, 1))
     tx = make_optimizer("adam", 1e-3)
-    step_fn = loop.build_train_step(cfg.model, model, tx)
+    step_fn = builders.build_train_step(cfg.model, model, tx)
     guarded = jax.jit(steps.skip_non_finite(step_fn))
     state = create_train_state(jax.random.key(0), model, tx, (8, 8, 1))
     clean = jax.random.uniform(jax.random.key(1), (32, 8, 8, 1))
@@ -365,7 +366,7 @@ def _run(kernel, x0, num_steps=12):
 
 
 def test_non_finite_chains_are_counted_and_never_touch_the_others():
-    x0 = init.normal_noise(jax.random.key(3), 16, (2,))
+    x0 = starts.normal_noise(jax.random.key(3), 16, (2,))
     plain, (states, _) = _run(WALK, x0)
     went_bad = ~np.isfinite(np.asarray(plain.x)).all(axis=1)
     assert 0 < went_bad.sum() < 16
@@ -378,10 +379,10 @@ def test_non_finite_chains_are_counted_and_never_touch_the_others():
 
 
 def test_restarted_chains_are_redrawn_and_the_others_are_unchanged():
-    x0 = init.normal_noise(jax.random.key(3), 16, (2,))
+    x0 = starts.normal_noise(jax.random.key(3), 16, (2,))
     plain, _ = _run(WALK, x0)
     fine = np.isfinite(np.asarray(plain.x)).all(axis=1)
-    restart = lambda key, n: _WalkState(init.normal_noise(key, n, (2,)))
+    restart = lambda key, n: _WalkState(starts.normal_noise(key, n, (2,)))
     guarded, _ = _run(samplers.guard_non_finite(WALK, restart), x0)
     assert np.isfinite(np.asarray(guarded.state.x)).all()
     np.testing.assert_array_equal(np.asarray(guarded.state.x)[fine], np.asarray(plain.x)[fine])
@@ -394,7 +395,7 @@ def test_a_real_kernel_restarts_only_its_non_finite_chains():
     reconstruct = lambda v, x: jnp.where(x.mean(axis=(1, 2, 3), keepdims=True) > 0.3, jnp.inf, x)
     kernel = samplers.reinjection_chain(reconstruct, None, step_size=0.01)
     x0 = jnp.concatenate([jnp.zeros((3, 4, 4, 1)), jnp.ones((2, 4, 4, 1))])
-    fresh = lambda key, n: kernel.init(0.1 * init.normal_noise(key, n, (4, 4, 1)))
+    fresh = lambda key, n: kernel.init(0.1 * starts.normal_noise(key, n, (4, 4, 1)))
     plain, _ = _run(kernel, x0, num_steps=3)
     guarded, _ = _run(samplers.guard_non_finite(kernel, fresh), x0, num_steps=3)
     np.testing.assert_array_equal(guarded.num_non_finite, [0, 0, 0, 1, 1])

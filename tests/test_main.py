@@ -9,7 +9,8 @@ import pytest
 
 from configs import quickstart
 from gae_jax import config as config_lib
-from gae_jax import pipeline, report
+from gae_jax.jobs import main as pipeline
+from gae_jax.jobs import report
 
 
 def tiny_config():
@@ -84,7 +85,7 @@ def test_rerun_skips_finished_training_and_prints_the_table(job, capsys):
 
 
 def test_default_config_is_the_issue_s_job():
-    experiments, ev = pipeline.validate(quickstart.get_config())
+    experiments, ev = config_lib.validate_job(quickstart.get_config())
     assert [e.model.family for e in experiments.values()] == ["aae", "daae", "idaae"]
     assert experiments["idaae"].model.integration_samples == 5
     for e in experiments.values():

@@ -10,9 +10,8 @@ import pytest
 from scipy import stats
 
 from configs import base
+from gae_jax import builders, models, priors
 from gae_jax import config as config_lib
-from gae_jax import models, priors
-from gae_jax.train import loop
 
 
 def _grid_integral(log_prob, half_width: float, step: float) -> float:
@@ -191,6 +190,6 @@ def test_build_prior_from_config():
     config = base.get_config()
     config.model.prior, config.model.latent_dim = "gmm_ring", 2
     config.model.gmm_components, config.model.gmm_radius = 6, 3.0
-    prior = loop.build_prior(config_lib.validate(config).model)
+    prior = builders.build_prior(config_lib.validate(config).model)
     assert isinstance(prior, priors.GMMRing)
     assert (prior.num_components, prior.radius, prior.std) == (6, 3.0, 0.5)

@@ -14,7 +14,7 @@ from scipy.special import logsumexp
 
 from gae_jax import corruption, priors
 from gae_jax.evaluation.parzen import parzen_log_likelihood
-from gae_jax.samplers.init import slerp
+from gae_jax.samplers.starts import slerp
 
 FEW = settings(max_examples=25, deadline=None)
 _seeds = st.integers(0, 2**31 - 1)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gae_jax import report
+from gae_jax.jobs import report
 
 
 def model(parzen, frechet, class_tv, stderr=1.0, latent=(1.0, 0.5, 0.2)):

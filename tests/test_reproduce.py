@@ -9,8 +9,8 @@ import pytest
 
 from configs import paper001_mnist, paper002_mnist, paper004_mnist
 from gae_jax.config import ConfigError
-from gae_jax.reproduce import paper001, paper002, paper004, reproduce, tables
-from gae_jax.reproduce.common import validate
+from gae_jax.config import validate_table as validate
+from gae_jax.jobs.reproduce import paper001, paper002, paper004, reproduce, tables
 
 
 def run(config_module, workdir):

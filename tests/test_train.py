@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from configs import base
-from gae_jax import checkpoint
+from gae_jax import builders, checkpoint
 from gae_jax import config as config_lib
-from gae_jax.train import build_model, create_train_state, make_optimizer, train_and_evaluate
+from gae_jax.jobs import train_and_evaluate
+from gae_jax.train import create_train_state, make_optimizer
 from gae_jax.train.loop import dispatch_end
 from gae_jax.train.writer import read_metrics
 
@@ -57,7 +58,7 @@ def test_every_family_learns_on_digits(tmp_path, family):
 
 def test_checkpoint_round_trip_is_exact(tmp_path):
     cfg = config_lib.validate(tiny_config())
-    model = build_model(cfg.model, (8, 8, 1))
+    model = builders.build_model(cfg.model, (8, 8, 1))
     tx = make_optimizer("adam", 1e-3)
     state = create_train_state(jax.random.key(3), model, tx, (8, 8, 1))
     ckpt = checkpoint.Checkpointer(str(tmp_path))
@@ -81,7 +82,7 @@ def test_dcgan_autoencoder_trains_with_batch_stats(tmp_path):
 
 
 def _params(workdir):
-    from gae_jax.train import load_trained
+    from gae_jax.workdir import load_trained
 
     return load_trained(str(workdir))[2].params
 

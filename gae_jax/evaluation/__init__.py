@@ -23,9 +23,7 @@ from gae_jax.evaluation.classifier import (
 )
 from gae_jax.evaluation.common import (
     MeanStderr,
-    ModelFns,
     apply_in_batches,
-    autoencoder_fns,
     encode_dataset,
     mean_and_stderr,
 )
@@ -34,7 +32,6 @@ from gae_jax.evaluation.diagnostics import (
     autocorrelation,
     bulk_ess,
     class_occupancy,
-    encoding_histogram_figure,
     split_rhat,
 )
 from gae_jax.evaluation.frechet import (
@@ -56,6 +53,7 @@ from gae_jax.evaluation.parzen import (
     parzen_log_likelihood,
     select_bandwidth,
 )
+from gae_jax.evaluation.prdc import PRDC, manifold_radii, per_step_prdc, prdc
 from gae_jax.evaluation.probes import (
     LeaveOneOutResult,
     leave_one_out_accuracy,
@@ -69,19 +67,18 @@ from gae_jax.evaluation.reconstruction import (
 
 __all__ = [
     "PAPER_BANDWIDTHS",
+    "PRDC",
     "BandwidthSelection",
     "ClassOccupancy",
     "LeaveOneOutResult",
     "MLPClassifier",
     "MeanStderr",
-    "ModelFns",
     "ParzenResult",
     "RealReference",
     "SyntheticDataCurves",
     "TrainedClassifier",
     "apply_in_batches",
     "autocorrelation",
-    "autoencoder_fns",
     "bernoulli_log_prob_matrix",
     "bulk_ess",
     "class_occupancy",
@@ -90,20 +87,22 @@ __all__ = [
     "corrupted_reconstruction_error",
     "corrupted_reconstruction_errors",
     "encode_dataset",
-    "encoding_histogram_figure",
     "frechet_distance",
     "frechet_distance_gaussians",
     "importance_sampled_log_likelihood",
     "latent_step_metrics",
     "leave_one_out_accuracy",
+    "manifold_radii",
     "mean_and_stderr",
     "parzen_evaluate",
     "parzen_log_density",
     "parzen_log_likelihood",
     "pca_svm_accuracy",
+    "per_step_prdc",
     "per_step_metrics",
     "penultimate_features",
     "predict_logits",
+    "prdc",
     "prior_sampled_log_likelihood",
     "select_bandwidth",
     "split_rhat",

@@ -1,11 +1,13 @@
-"""Shared pieces of the evaluation measures: summaries, batched application, model adapters.
+"""Shared pieces of the evaluation measures: summaries and batched application.
 
 The measures are written against plain functions so they do not depend on Flax internals:
 
 * ``encode_fn(x: float32[B, H, W, C]) -> (mean: float32[B, D], log_var: float32[B, D] | None)``
 * ``decode_fn(z: float32[B, D]) -> logits: float32[B, H, W, C]``
 
-:func:`autoencoder_fns` builds both from a :class:`gae_jax.models.Autoencoder` and its variables.
+Build both from a model with the one adapter, :func:`gae_jax.models.autoencoder_fns`, with the
+variables bound: ``functools.partial(fns.encode, variables)`` and
+``functools.partial(fns.decode_logits, variables)``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
-
-from gae_jax.models import Autoencoder
 
 EncodeFn = Callable[[jax.Array], tuple[jax.Array, jax.Array | None]]
 DecodeFn = Callable[[jax.Array], jax.Array]
@@ -61,32 +61,6 @@ def apply_in_batches(fn: Callable, x: jax.Array, batch_size: int):
     """
     per_example = lambda xi: jax.tree.map(lambda a: a[0], fn(xi[None]))
     return jax.lax.map(per_example, x, batch_size=min(batch_size, x.shape[0]))
-
-
-class ModelFns(NamedTuple):
-    """An autoencoder as two pure functions (see the module docstring)."""
-
-    encode: EncodeFn
-    decode: DecodeFn
-
-
-def autoencoder_fns(model: Autoencoder, variables) -> ModelFns:
-    """Binds an :class:`~gae_jax.models.Autoencoder` and its variables into :class:`ModelFns`.
-
-    Both functions run the networks in evaluation mode (``train=False``): batch norm uses its
-    population statistics, so every example is processed independently of its batch.
-
-    Args:
-      model: the Flax module.
-      variables: ``{"params": ..., "batch_stats": ...}`` (``batch_stats`` only for conv nets).
-
-    Returns:
-      ``encode(x) -> Posterior(mean, log_var)`` (``log_var`` is None for deterministic
-      encoders) and ``decode(z) -> logits``.
-    """
-    encode = lambda x: model.apply(variables, x, method=model.encode)
-    decode = lambda z: model.apply(variables, z, method=model.decode)
-    return ModelFns(encode, decode)
 
 
 def encode_dataset(encode_fn: EncodeFn, images: jax.Array, batch_size: int = 500) -> jax.Array:

@@ -1,4 +1,4 @@
-"""Markov-chain diagnostics for sampler outputs, and a figure of encodings against the prior.
+"""Markov-chain diagnostics for sampler outputs.
 
 * :func:`split_rhat` and :func:`bulk_ess` -- rank-normalised split R-hat and bulk effective
   sample size of Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021), "Rank-normalization,
@@ -9,21 +9,17 @@
 * :func:`class_occupancy` -- how a chain's samples spread over the classes a classifier
   predicts, per step: the fraction in each class and how many classes are visited (mode
   dropping in paper 001 App. E-D shows up as classes leaving).
-* :func:`encoding_histogram_figure` -- per-dimension histograms of encodings against prior
-  samples (paper 001 Fig. 2: how well q(z) matches the prior).
 
 These run on the host (numpy / scipy) since they summarise finished chains.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from matplotlib.figure import Figure
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
@@ -166,51 +162,3 @@ def class_occupancy(predicted_classes: jax.Array, num_classes: int) -> ClassOccu
     """
     fractions = jnp.mean(jax.nn.one_hot(predicted_classes, num_classes), axis=1)
     return ClassOccupancy(fractions, jnp.sum(fractions > 0, axis=-1).astype(jnp.int32))
-
-
-def encoding_histogram_figure(
-    sets: Mapping[str, np.ndarray],
-    *,
-    dims: Sequence[int] | None = None,
-    bins: int | None = None,
-    title: str | None = None,
-) -> Figure:
-    """Overlaid density histograms of latent codes, one panel per latent dimension.
-
-    Paper 001's Fig. 2 shows encodings of data (and of corrupted data) against prior samples;
-    ``gae_jax.train.latent`` draws the same picture at the end of training, with the same
-    conventions (step histograms on the pooled 0.5-99.5 percentile range, which keeps a few
-    outlying codes from squashing the rest).
-
-    Args:
-      sets: label -> float[N_i, D] codes, e.g. ``{"encoded data": encode_dataset(...),
-        "prior": prior.sample(key, n)}``; drawn in this order.
-      dims: latent dimensions to show; the first min(D, 4) by default.
-      bins: bins per panel, shared by all sets; about sqrt(N) of the first set by default.
-      title: optional figure title.
-
-    Returns:
-      A ``matplotlib.figure.Figure`` on the Agg canvas (no pyplot state; save it with
-      ``fig.savefig(path)``).
-    """
-    sets = {label: np.asarray(z) for label, z in sets.items()}
-    widths = {z.shape[1] if z.ndim == 2 else None for z in sets.values()}
-    if not sets or len(widths) != 1 or None in widths:
-        shapes = {label: z.shape for label, z in sets.items()}
-        raise ValueError(f"need one or more code sets [N_i, D] with the same D, got {shapes}")
-    first = next(iter(sets.values()))
-    dims = list(range(min(first.shape[1], 4))) if dims is None else list(dims)
-    if bins is None:
-        bins = int(np.clip(np.sqrt(first.shape[0]), 10, 60))
-    fig = Figure(figsize=(3.2 * len(dims), 3.0), layout="constrained")
-    axes = fig.subplots(1, len(dims), squeeze=False)[0]
-    for ax, d in zip(axes, dims, strict=True):
-        pooled = np.concatenate([z[:, d] for z in sets.values()])
-        edges = np.linspace(*np.percentile(pooled, [0.5, 99.5]), bins + 1)
-        for label, z in sets.items():
-            ax.hist(z[:, d], bins=edges, density=True, histtype="step", lw=1.5, label=label)
-        ax.set_title(f"z[{d}]")
-    axes[0].legend(fontsize="small")
-    if title:
-        fig.suptitle(title)
-    return fig

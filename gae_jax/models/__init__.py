@@ -1,7 +1,15 @@
-"""Networks and the Autoencoder, plus a builder from a validated model config."""
+"""Networks, the Autoencoder, ``build_autoencoder`` and the one model -> pure-functions adapter
+(:mod:`gae_jax.models.adapter`)."""
 
 from __future__ import annotations
 
+from gae_jax.models.adapter import (
+    BATCH_STATS_MODES,
+    AutoencoderFns,
+    autoencoder_fns,
+    model_variables,
+    sample_posterior,
+)
 from gae_jax.models.autoencoder import POSTERIORS, Autoencoder, Posterior, Reconstruction
 from gae_jax.models.conv import SUPPORTED_SIZES, DCGANDecoder, DCGANEncoder
 from gae_jax.models.discriminator import Discriminator
@@ -56,7 +64,9 @@ def build_autoencoder(
 
 __all__ = [
     "ARCHITECTURES",
+    "BATCH_STATS_MODES",
     "Autoencoder",
+    "AutoencoderFns",
     "DCGANDecoder",
     "DCGANEncoder",
     "Discriminator",
@@ -66,5 +76,8 @@ __all__ = [
     "POSTERIORS",
     "Posterior",
     "Reconstruction",
+    "autoencoder_fns",
     "build_autoencoder",
+    "model_variables",
+    "sample_posterior",
 ]

@@ -1,36 +1,33 @@
 """Markov-chain samplers as pure kernels, and the ``lax.scan`` driver that runs them.
 
-Kernels (each module exports ``State``/``Info`` NamedTuples, ``init`` and ``build_kernel``):
+Kernels (each module exports ``State``/``Info`` NamedTuples, ``init`` and ``build_kernel``, and
+a ``Kernel`` with the blackjax ``SamplingAlgorithm`` shape: ``init``, ``step(rng_key, state)
+-> (state, info)``):
 
 * :mod:`~gae_jax.samplers.latent` -- latent and denoising latent chains (papers 000, 001);
 * :mod:`~gae_jax.samplers.reinjection` -- pixel-space reinjection with restarts (paper 002);
-* :mod:`~gae_jax.samplers.ascent` -- DAE density ascent (paper 003).
+* :mod:`~gae_jax.samplers.ascent` -- DAE density ascent (paper 003);
+* :mod:`~gae_jax.samplers.starts` -- starting points: prior draws, noise, encodings, slerp.
 
-Typical use on a trained model::
+This package holds kernels only: no I/O, no plotting, no training code. Kernels take the pure
+functions of :mod:`gae_jax.models.adapter`. Typical use on a trained model::
 
-    from gae_jax import samplers
-    fns = samplers.autoencoder_fns(model, batch_stats_mode="minibatch")
+    from gae_jax import models, samplers
+    fns = models.autoencoder_fns(model, batch_stats_mode="minibatch")
 
     @jax.jit
     def run(key, variables, z0):
-        kernel = samplers.latent_chain(fns.decode, fns.encode, variables)
+        kernel = samplers.latent_chain(fns.decode_mean, fns.sample_code, variables)
         return samplers.sample_chains(
             key, kernel, kernel.init(z0), 10, record_steps=(1, 5, 10),
             transform=lambda state, info: state.x)
 
-    z0 = samplers.init.prior_samples(jax.random.key(1), 4096, model.latent_dim)
-    final, images = run(jax.random.key(2), samplers.model_variables(state), z0)
+    z0 = samplers.starts.prior_samples(jax.random.key(1), 4096, model.latent_dim)
+    final, images = run(jax.random.key(2), models.model_variables(state), z0)
 """
 
-from gae_jax.samplers import ascent, init, latent, reinjection
+from gae_jax.samplers import ascent, latent, reinjection, starts
 from gae_jax.samplers.ascent import ascent_chain
-from gae_jax.samplers.autoencoder import (
-    BATCH_STATS_MODES,
-    AutoencoderFns,
-    autoencoder_fns,
-    model_variables,
-    sample_posterior,
-)
 from gae_jax.samplers.base import (
     GuardedState,
     Kernel,
@@ -48,26 +45,21 @@ from gae_jax.samplers.reinjection import (
 )
 
 __all__ = [
-    "BATCH_STATS_MODES",
-    "AutoencoderFns",
     "GuardedState",
     "Kernel",
     "ascent",
     "ascent_chain",
-    "autoencoder_fns",
     "chain_keys",
     "denoising_latent_chain",
     "guard_non_finite",
-    "init",
     "kept_dataset",
     "label_transform",
     "latent",
     "latent_chain",
-    "model_variables",
     "record_schedule",
     "reinjection",
     "reinjection_chain",
     "sample_chains",
-    "sample_posterior",
+    "starts",
     "steps_for_samples",
 ]

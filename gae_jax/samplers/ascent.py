@@ -7,7 +7,7 @@ R(x) ~= x + sigma^2 grad log p(x), so iterating (eq. 10)
 
 climbs the data density. The optional ``noise`` (paper 003 Fig. 2 uses N(0, 0.25 I)) smooths the
 density and lets samples jump between nearby modes. Start from uniform noise
-(``init.uniform_noise``; eq. 10) or from decoder samples of a generative model (eq. 11:
+(``starts.uniform_noise``; eq. 10) or from decoder samples of a generative model (eq. 11:
 ``z ~ N(0, I)``, ``x_0 = d(z)``).
 """
 
@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from gae_jax.corruption import Corruption
-from gae_jax.samplers.autoencoder import ReconstructFn
-from gae_jax.samplers.base import Kernel, chain_keys
+from gae_jax.models.adapter import ReconstructFn
+from gae_jax.samplers.base import Kernel, TransitionFn, chain_keys
 from gae_jax.types import ArrayTree, PRNGKey
 
 
@@ -38,7 +38,9 @@ def init(x: jax.Array) -> AscentState:
     return AscentState(x)
 
 
-def build_kernel(reconstruct_fn: ReconstructFn, *, noise: Corruption | None = None):
+def build_kernel(
+    reconstruct_fn: ReconstructFn, *, noise: Corruption | None = None
+) -> TransitionFn[AscentState, AscentInfo]:
     """The transition ``kernel(rng_key, state, variables) -> (AscentState, AscentInfo)``.
 
     Args:
@@ -68,3 +70,6 @@ def ascent_chain(
     """Paper 003 eq. 10/11 as a Kernel; ``Kernel.init(x0)`` takes images."""
     kernel = build_kernel(reconstruct_fn, noise=noise)
     return Kernel(init=init, step=lambda rng_key, state: kernel(rng_key, state, variables))
+
+
+__all__ = ["AscentInfo", "AscentState", "ascent_chain", "build_kernel", "init"]

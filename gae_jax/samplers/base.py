@@ -10,7 +10,7 @@ and the step number: step ``t`` uses ``fold_in(rng_key, t)`` and chain ``i`` ins
 ``fold_in(step_key, i)`` (:func:`chain_keys`). Results are therefore the same however the chain
 axis is sharded across devices, whatever ``burn_in``/``thin`` record, and the first ``k`` chains
 of a run are the first ``k`` chains of any larger run (unless batch norm couples the chains, see
-:mod:`gae_jax.samplers.autoencoder`).
+:mod:`gae_jax.models.adapter`).
 
 Nothing here calls ``jit``: callers put :func:`sample_chains` inside their own ``jax.jit``,
 ``jax.vmap`` or ``jax.grad``.
@@ -19,7 +19,7 @@ Nothing here calls ``jit``: callers put :func:`sample_chains` inside their own `
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +30,10 @@ from gae_jax.types import ArrayTree, PRNGKey
 State = Any  # a NamedTuple of arrays with the chain axis first
 Info = Any  # a NamedTuple of per-step diagnostics with the chain axis first
 Transform = Callable[[State, Info], ArrayTree]
+S = TypeVar("S")
+I = TypeVar("I")  # noqa: E741
+# A module's ``build_kernel`` returns ``kernel(rng_key, state, variables) -> (state, info)``.
+TransitionFn = Callable[[PRNGKey, S, ArrayTree], tuple[S, I]]
 
 
 class Kernel(NamedTuple):
@@ -104,7 +108,7 @@ def guard_non_finite(
     ``restart``, its state is replaced by a fresh draw, so it goes on sampling (and, for a kernel
     with a burn-in, burns in again). The other chains are untouched: they are vmapped and never
     read another chain's state, except where minibatch batch norm shares statistics between
-    chains (see :mod:`gae_jax.samplers.autoencoder`), which a non-finite chain then poisons for
+    chains (see :mod:`gae_jax.models.adapter`), which a non-finite chain then poisons for
     its whole tile. Without non-finite chains the guarded chains equal the unguarded ones.
 
     Args:
@@ -203,3 +207,17 @@ def sample_chains(
     xs = (jnp.arange(1, num_steps + 1, dtype=jnp.int32), jnp.asarray(slots[1:]))
     (state, buffer), _ = jax.lax.scan(body, (state, buffer), xs)
     return state, jax.tree.map(lambda b: b[:num_records], buffer)
+
+
+__all__ = [
+    "GuardedState",
+    "Info",
+    "Kernel",
+    "State",
+    "Transform",
+    "TransitionFn",
+    "chain_keys",
+    "guard_non_finite",
+    "record_schedule",
+    "sample_chains",
+]

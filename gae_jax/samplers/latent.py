@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 
 from gae_jax.corruption import Corruption
-from gae_jax.samplers.autoencoder import DecodeFn, EncodeFn
-from gae_jax.samplers.base import Kernel, chain_keys
+from gae_jax.models.adapter import DecodeFn, EncodeFn
+from gae_jax.samplers.base import Kernel, TransitionFn, chain_keys
 from gae_jax.types import ArrayTree, PRNGKey
 
 
@@ -57,7 +57,7 @@ def build_kernel(
     *,
     corruption: Corruption | None = None,
     bernoulli: bool = False,
-):
+) -> TransitionFn[LatentState, LatentInfo]:
     """The transition ``kernel(rng_key, state, variables) -> (LatentState, LatentInfo)``.
 
     Args:
@@ -103,7 +103,7 @@ def latent_chain(
 
         @jax.jit
         def run(key, variables, z0):
-            kernel = latent_chain(fns.decode, fns.encode, variables)
+            kernel = latent_chain(fns.decode_mean, fns.sample_code, variables)
             return sample_chains(key, kernel, kernel.init(z0), 10)
     """
     kernel = build_kernel(decode_fn, encode_fn, corruption=corruption, bernoulli=bernoulli)
@@ -123,7 +123,17 @@ def denoising_latent_chain(
 ) -> Kernel:
     """The denoising latent chain (paper 000 eq. 2, paper 001 eq. 3): decode, corrupt, encode.
 
-    Pass the model's training corruption (``gae_jax.train.loop.model_corruption``) to sample a
+    Pass the model's training corruption (``gae_jax.builders.model_corruption``) to sample a
     denoising model as it was trained, or any other ``(key, x) -> x~``.
     """
     return latent_chain(decode_fn, encode_fn, variables, corruption=corruption, bernoulli=bernoulli)
+
+
+__all__ = [
+    "LatentInfo",
+    "LatentState",
+    "build_kernel",
+    "denoising_latent_chain",
+    "init",
+    "latent_chain",
+]

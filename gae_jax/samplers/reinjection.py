@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gae_jax.samplers.autoencoder import ReconstructFn
-from gae_jax.samplers.base import Kernel, Transform, chain_keys
+from gae_jax.models.adapter import ReconstructFn
+from gae_jax.samplers.base import Kernel, Transform, TransitionFn, chain_keys
 from gae_jax.types import ArrayTree, PRNGKey
 
 RestartFn = Callable[..., jax.Array]  # (key, shape, dtype) -> x, e.g. jax.random.normal
@@ -49,7 +49,7 @@ class ReinjectionInfo(NamedTuple):
 
 
 def init(x: jax.Array) -> ReinjectionState:
-    """The state at points ``x: float32[chains, *x_shape]`` (e.g. ``init.normal_noise``)."""
+    """The state at points ``x: float32[chains, *x_shape]`` (e.g. ``starts.normal_noise``)."""
     return ReinjectionState(x, jnp.zeros(x.shape[:1], jnp.int32))
 
 
@@ -60,7 +60,7 @@ def build_kernel(
     restart_every: int | None = None,
     burn_in_restarts: int = 2,
     restart_fn: RestartFn = jax.random.normal,
-):
+) -> TransitionFn[ReinjectionState, ReinjectionInfo]:
     """The transition ``kernel(rng_key, state, variables) -> (ReinjectionState, ReinjectionInfo)``.
 
     Args:
@@ -179,3 +179,16 @@ def kept_dataset(
             )
         x, y = x[:num_samples], y[:num_samples]
     return x, y
+
+
+__all__ = [
+    "LabelledSamples",
+    "ReinjectionInfo",
+    "ReinjectionState",
+    "build_kernel",
+    "init",
+    "kept_dataset",
+    "label_transform",
+    "reinjection_chain",
+    "steps_for_samples",
+]

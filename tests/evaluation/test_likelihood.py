@@ -1,3 +1,4 @@
+import functools
 import itertools
 
 import jax
@@ -8,13 +9,12 @@ from scipy import integrate, special, stats
 
 from gae_jax.data import load_dataset
 from gae_jax.evaluation import (
-    autoencoder_fns,
     bernoulli_log_prob_matrix,
     importance_sampled_log_likelihood,
     prior_sampled_log_likelihood,
 )
 from gae_jax.losses import bernoulli_nll
-from gae_jax.models import build_autoencoder
+from gae_jax.models import autoencoder_fns, build_autoencoder
 
 
 def standard_normal_log_prob(z):
@@ -140,19 +140,21 @@ def test_autoencoder_adapter_and_agreement_of_the_two_estimators():
         decoder_hidden=(32,),
     )
     variables = model.init(jax.random.key(0), images)
-    fns = autoencoder_fns(model, variables)
+    fns = autoencoder_fns(model)
+    encode = functools.partial(fns.encode, variables)
+    decode = functools.partial(fns.decode_logits, variables)
     posterior = model.apply(variables, images, method=model.encode)
-    np.testing.assert_array_equal(fns.encode(images).mean, posterior.mean)
+    np.testing.assert_array_equal(encode(images).mean, posterior.mean)
     np.testing.assert_array_equal(
-        fns.decode(posterior.mean), model.apply(variables, posterior.mean, method=model.decode)
+        decode(posterior.mean), model.apply(variables, posterior.mean, method=model.decode)
     )
     key_is, key_prior = jax.random.split(jax.random.key(1))
     # With a 2-D latent both estimators converge; they must agree on the same model.
     is_ll = importance_sampled_log_likelihood(
-        key_is, images, fns.encode, fns.decode, standard_normal_log_prob, num_samples=5000
+        key_is, images, encode, decode, standard_normal_log_prob, num_samples=5000
     )
     prior_ll = prior_sampled_log_likelihood(
-        key_prior, images, fns.decode, standard_normal_sample(2), num_samples=50000
+        key_prior, images, decode, standard_normal_sample(2), num_samples=50000
     )
     assert is_ll.shape == (16,)
     # An untrained encoder is a poor proposal, so allow a few Monte-Carlo standard errors.

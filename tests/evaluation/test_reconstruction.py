@@ -1,3 +1,5 @@
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -5,11 +7,10 @@ import numpy as np
 from gae_jax.corruption import make_corruption
 from gae_jax.data import load_dataset
 from gae_jax.evaluation import (
-    autoencoder_fns,
     corrupted_reconstruction_error,
     corrupted_reconstruction_errors,
 )
-from gae_jax.models import build_autoencoder
+from gae_jax.models import autoencoder_fns, build_autoencoder
 
 IMAGES = load_dataset("digits", "test").images[:60]
 
@@ -82,15 +83,17 @@ def test_autoencoder_adapter_decodes_the_code_of_each_input():
         decoder_hidden=(16,),
     )
     variables = model.init(jax.random.key(0), IMAGES[:2])
-    fns = autoencoder_fns(model, variables)
+    fns = autoencoder_fns(model)
+    encode = functools.partial(fns.encode, variables)
+    decode = functools.partial(fns.decode_logits, variables)
     code = model.apply(variables, IMAGES, method=model.encode).mean
     logits = model.apply(variables, code, method=model.decode)
     expected = np.mean(np.square(jax.nn.sigmoid(logits) - IMAGES), axis=(1, 2, 3))
     clean = corrupted_reconstruction_errors(
-        jax.random.key(3), IMAGES, fns.encode, fns.decode, make_corruption("none")
+        jax.random.key(3), IMAGES, encode, decode, make_corruption("none")
     )
     np.testing.assert_allclose(clean, expected, rtol=1e-5)
     noisy = corrupted_reconstruction_errors(
-        jax.random.key(3), IMAGES, fns.encode, fns.decode, make_corruption("gaussian", 0.5)
+        jax.random.key(3), IMAGES, encode, decode, make_corruption("gaussian", 0.5)
     )
     assert not np.allclose(noisy, expected, rtol=1e-3)

@@ -12,10 +12,12 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from configs import base
+from gae_jax import builders, parallel
 from gae_jax import config as config_lib
-from gae_jax import parallel
-from gae_jax.train import load_trained, loop, make_optimizer, train_and_evaluate
+from gae_jax.jobs import train_and_evaluate
+from gae_jax.train import loop, make_optimizer
 from gae_jax.train.writer import read_metrics
+from gae_jax.workdir import load_trained
 
 
 def tiny_config(family, devices, steps_per_dispatch):
@@ -61,11 +63,11 @@ def compare(family, workdir, rtol):
 def check_placement():
     """The compiled steps split the batch and all-reduce; the state stays replicated."""
     cfg = config_lib.validate(tiny_config("dae", 4, 2))
-    mesh = loop.build_mesh(cfg)
-    model = loop.build_model(cfg.model, (8, 8, 1))
+    mesh = builders.build_mesh(cfg)
+    model = builders.build_model(cfg.model, (8, 8, 1))
     tx = make_optimizer("adam", 1e-3)
-    state = parallel.replicate(loop.init_state(cfg, model, tx, (8, 8, 1)), mesh)
-    train_steps = loop.jit_train_steps(loop.build_train_step(cfg.model, model, tx), mesh)
+    state = parallel.replicate(builders.init_state(cfg, model, tx, (8, 8, 1)), mesh)
+    train_steps = loop.jit_train_steps(builders.build_train_step(cfg.model, model, tx), mesh)
     sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
     batches = parallel.shard_host_array(np.zeros((2, 32, 8, 8, 1), np.float32), sharding)
     assert batches.addressable_shards[0].data.shape == (2, 8, 8, 8, 1)

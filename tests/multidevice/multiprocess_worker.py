@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
 from configs import base  # noqa: E402
+from gae_jax import builders, data, parallel  # noqa: E402
 from gae_jax import config as config_lib  # noqa: E402
-from gae_jax import data, parallel  # noqa: E402
 from gae_jax.train import loop, make_optimizer  # noqa: E402
 
 
@@ -37,12 +37,12 @@ def main():
     config.train.steps_per_dispatch = 3
     cfg = config_lib.validate(config)
     images = data.load_dataset("digits", "train").images
-    mesh = loop.build_mesh(cfg)  # all 4 devices, of both processes
+    mesh = builders.build_mesh(cfg)  # all 4 devices, of both processes
     assert mesh.devices.size == 4 and jax.process_count() == (2 if process_id >= 0 else 1)
-    model = loop.build_model(cfg.model, images.shape[1:])
+    model = builders.build_model(cfg.model, images.shape[1:])
     tx = make_optimizer(cfg.train.optimizer, cfg.train.learning_rate, b1=cfg.train.b1)
-    state = parallel.replicate(loop.init_state(cfg, model, tx, images.shape[1:]), mesh)
-    step_fn = loop.build_train_step(cfg.model, model, tx, loop.build_adversary(cfg))
+    state = parallel.replicate(builders.init_state(cfg, model, tx, images.shape[1:]), mesh)
+    step_fn = builders.build_train_step(cfg.model, model, tx, builders.build_adversary(cfg))
     train_steps = loop.jit_train_steps(step_fn, mesh)
     order = data.BatchOrder(len(images), cfg.train.batch_size, cfg.seed)
     sharding = NamedSharding(mesh, PartitionSpec(None, "data"))

@@ -59,20 +59,22 @@ def main():
     noise = corruption.make_corruption("gaussian", 0.5)
 
     model, variables = tiny_model("mlp", "gaussian", (8, 8, 1))
-    fns = samplers.autoencoder_fns(model)
-    z0 = samplers.init.prior_samples(jax.random.key(3), 64, model.latent_dim)
+    fns = models.autoencoder_fns(model)
+    z0 = samplers.starts.prior_samples(jax.random.key(3), 64, model.latent_dim)
     compare(
         "denoising latent chain, Gaussian encoder",
-        lambda v: samplers.denoising_latent_chain(fns.decode, fns.encode, v, noise),
+        lambda v: samplers.denoising_latent_chain(fns.decode_mean, fns.sample_code, v, noise),
         variables,
         z0,
         6,
         1e-5,
     )
-    x0 = samplers.init.normal_noise(jax.random.key(4), 64, (8, 8, 1))
+    x0 = samplers.starts.normal_noise(jax.random.key(4), 64, (8, 8, 1))
     compare(
         "reinjection with restarts",
-        lambda v: samplers.reinjection_chain(fns.reconstruct, v, step_size=0.1, restart_every=2),
+        lambda v: samplers.reinjection_chain(
+            fns.reconstruct_mean, v, step_size=0.1, restart_every=2
+        ),
         variables,
         x0,
         6,
@@ -81,12 +83,12 @@ def main():
 
     model, variables = tiny_model("dcgan", "deterministic", (28, 28, 1))
     for tile in (None, 16):
-        fns = samplers.autoencoder_fns(model, batch_stats_mode="minibatch", bn_tile_size=tile)
+        fns = models.autoencoder_fns(model, batch_stats_mode="minibatch", bn_tile_size=tile)
         compare(
             f"latent chain, minibatch batch norm, tile {tile}",
-            lambda v, fns=fns: samplers.latent_chain(fns.decode, fns.encode, v),
+            lambda v, fns=fns: samplers.latent_chain(fns.decode_mean, fns.sample_code, v),
             variables,
-            samplers.init.prior_samples(jax.random.key(5), 64, model.latent_dim),
+            samplers.starts.prior_samples(jax.random.key(5), 64, model.latent_dim),
             3,
             1e-4,
         )

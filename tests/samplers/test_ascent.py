@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gae_jax import corruption, samplers
+from gae_jax import corruption, models, samplers
 from gae_jax.samplers import ascent_chain, sample_chains
 
 MU = jnp.array([0.2, 0.8, 0.5])
@@ -17,7 +17,7 @@ def linear_denoiser(variables, x):
 
 def test_noiseless_ascent_converges_geometrically_to_the_mode(key):
     kernel = ascent_chain(linear_denoiser, None)
-    x0 = samplers.init.uniform_noise(key, 5, (3,))
+    x0 = samplers.starts.uniform_noise(key, 5, (3,))
     _, trace = sample_chains(key, kernel, kernel.init(x0), 6, transform=lambda s, i: s.x)
     expected = MU + SHRINK ** jnp.arange(1, 7)[:, None, None] * (x0 - MU)
     np.testing.assert_allclose(trace, expected, rtol=1e-5, atol=1e-6)
@@ -39,10 +39,10 @@ def test_noisy_ascent_has_the_ar1_stationary_variance(key):
 def test_ascent_from_decoded_prior_samples_with_a_flax_model(mlp_model, key):
     # Paper 003 eq. 11: z ~ N(0, I), x_0 = d(z), x_{t+1} = R(x_t + noise).
     model, variables = mlp_model
-    fns = samplers.autoencoder_fns(model)
-    x0 = fns.decode(variables, samplers.init.prior_samples(key, 6, model.latent_dim))
+    fns = models.autoencoder_fns(model)
+    x0 = fns.decode_mean(variables, samplers.starts.prior_samples(key, 6, model.latent_dim))
     kernel = ascent_chain(
-        fns.reconstruct, variables, noise=corruption.make_corruption("gaussian", 0.5)
+        fns.reconstruct_mean, variables, noise=corruption.make_corruption("gaussian", 0.5)
     )
     final, (_, info) = jax.jit(lambda x: sample_chains(key, kernel, kernel.init(x), 3))(x0)
     assert final.x.shape == x0.shape and info.is_finite.all()

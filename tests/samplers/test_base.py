@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gae_jax import samplers
+from gae_jax import models, samplers
 from gae_jax.samplers import Kernel, chain_keys, latent_chain, sample_chains
 
 
@@ -137,11 +137,11 @@ def test_sampler_inside_caller_jit_matches_eager(key, linear_model):
 def test_vmap_over_models_matches_separate_runs(key, make_flax_autoencoder):
     model, vars_a = make_flax_autoencoder(seed=1)
     _, vars_b = make_flax_autoencoder(seed=2)
-    fns = samplers.autoencoder_fns(model)
-    z0 = samplers.init.prior_samples(key, 8, model.latent_dim)
+    fns = models.autoencoder_fns(model)
+    z0 = samplers.starts.prior_samples(key, 8, model.latent_dim)
 
     def run(variables):
-        kernel = latent_chain(fns.decode, fns.encode, variables)
+        kernel = latent_chain(fns.decode_mean, fns.sample_code, variables)
         final, _ = sample_chains(jax.random.key(3), kernel, kernel.init(z0), 3)
         return final.z
 
@@ -172,11 +172,11 @@ def test_grad_of_final_state_wrt_decoder_bias_is_exact_for_a_linear_chain(key, l
 
 def test_grad_reaches_every_decoder_parameter_of_a_flax_model(key, mlp_model):
     model, variables = mlp_model
-    fns = samplers.autoencoder_fns(model)
-    z0 = samplers.init.prior_samples(key, 16, model.latent_dim)
+    fns = models.autoencoder_fns(model)
+    z0 = samplers.starts.prior_samples(key, 16, model.latent_dim)
 
     def loss(params):
-        kernel = latent_chain(fns.decode, fns.encode, {**variables, "params": params})
+        kernel = latent_chain(fns.decode_mean, fns.sample_code, {**variables, "params": params})
         final, _ = sample_chains(jax.random.key(5), kernel, kernel.init(z0), 3, thin=3)
         return jnp.mean((final.x - 0.5) ** 2)
 

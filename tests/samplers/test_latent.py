@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from gae_jax import corruption, samplers
+from gae_jax import corruption, models, samplers
 from gae_jax.samplers import denoising_latent_chain, latent_chain, sample_chains
 
 NUM_CHAINS = 4000
@@ -151,9 +151,9 @@ def test_bernoulli_decoding_draws_binary_images_with_the_decoder_mean():
 
 def test_deterministic_encoder_chain_is_deterministic(make_flax_autoencoder, key):
     model, variables = make_flax_autoencoder(posterior="deterministic")
-    fns = samplers.autoencoder_fns(model)
-    kernel = latent_chain(fns.decode, fns.encode, variables)
-    z0 = samplers.init.prior_samples(key, 6, model.latent_dim)
+    fns = models.autoencoder_fns(model)
+    kernel = latent_chain(fns.decode_mean, fns.sample_code, variables)
+    z0 = samplers.starts.prior_samples(key, 6, model.latent_dim)
     run = jax.jit(lambda key: sample_chains(key, kernel, kernel.init(z0), 3)[0].z)
     np.testing.assert_array_equal(run(jax.random.key(1)), run(jax.random.key(2)))
     expected = z0
@@ -165,14 +165,14 @@ def test_deterministic_encoder_chain_is_deterministic(make_flax_autoencoder, key
 
 def test_gaussian_encoder_draws_reparameterised_samples(mlp_model, key):
     model, variables = mlp_model
-    fns = samplers.autoencoder_fns(model)
+    fns = models.autoencoder_fns(model)
     x = jax.random.uniform(key, (5, 8, 8, 1))
     keys = samplers.chain_keys(jax.random.key(7), 5)
     posterior = model.apply(variables, x, method=model.encode)
     eps = jax.vmap(lambda k: jax.random.normal(k, (model.latent_dim,)))(keys)
     expected = posterior.mean + jnp.exp(0.5 * posterior.log_var) * eps
-    np.testing.assert_allclose(fns.encode(keys, variables, x), expected, rtol=1e-5, atol=1e-6)
-    kernel = latent_chain(fns.decode, fns.encode, variables)
+    np.testing.assert_allclose(fns.sample_code(keys, variables, x), expected, rtol=1e-5, atol=1e-6)
+    kernel = latent_chain(fns.decode_mean, fns.sample_code, variables)
     _, info = jax.jit(kernel.step)(key, kernel.init(posterior.mean))
     assert info.is_finite.all() and np.all(info.z_change > 0)
 
@@ -192,7 +192,7 @@ class TestBatchNorm:
     def test_population_mode_uses_running_statistics(self, dcgan_model, key):
         model, variables = dcgan_model
         z = jax.random.normal(key, (8, model.latent_dim))
-        decode = samplers.autoencoder_fns(model, batch_stats_mode="population").decode
+        decode = models.autoencoder_fns(model, batch_stats_mode="population").decode_mean
         expected = model.apply(variables, z, train=False, method=model.decode)
         np.testing.assert_allclose(decode(variables, z), jax.nn.sigmoid(expected), atol=1e-6)
         np.testing.assert_allclose(decode(variables, z[:3]), decode(variables, z)[:3], atol=1e-6)
@@ -200,23 +200,25 @@ class TestBatchNorm:
     def test_minibatch_mode_normalises_each_tile_with_its_own_statistics(self, dcgan_model, key):
         model, variables = dcgan_model
         z = jax.random.normal(key, (8, model.latent_dim))
-        whole = samplers.autoencoder_fns(model, batch_stats_mode="minibatch").decode
-        tiled = samplers.autoencoder_fns(model, batch_stats_mode="minibatch", bn_tile_size=4).decode
+        whole = models.autoencoder_fns(model, batch_stats_mode="minibatch").decode_mean
+        tiled = models.autoencoder_fns(
+            model, batch_stats_mode="minibatch", bn_tile_size=4
+        ).decode_mean
         expected, _ = model.apply(
             variables, z, train=True, method=model.decode, mutable=["batch_stats"]
         )
         np.testing.assert_allclose(whole(variables, z), jax.nn.sigmoid(expected), atol=1e-6)
         by_tile = jnp.concatenate([whole(variables, z[:4]), whole(variables, z[4:])])
         np.testing.assert_allclose(tiled(variables, z), by_tile, atol=1e-6)
-        population = samplers.autoencoder_fns(model).decode(variables, z)
+        population = models.autoencoder_fns(model).decode_mean(variables, z)
         assert np.abs(whole(variables, z) - population).max() > 1e-2
         assert np.abs(whole(variables, z)[:4] - by_tile[:4]).max() > 1e-4
 
     def test_a_tile_of_chains_runs_as_if_alone(self, dcgan_model, key):
         model, variables = dcgan_model
-        fns = samplers.autoencoder_fns(model, batch_stats_mode="minibatch", bn_tile_size=4)
+        fns = models.autoencoder_fns(model, batch_stats_mode="minibatch", bn_tile_size=4)
         kernel = denoising_latent_chain(
-            fns.decode, fns.encode, variables, corruption.make_corruption("gaussian", 0.5)
+            fns.decode_mean, fns.sample_code, variables, corruption.make_corruption("gaussian", 0.5)
         )
         z0 = jax.random.normal(key, (8, model.latent_dim))
         run = jax.jit(lambda z: sample_chains(jax.random.key(1), kernel, kernel.init(z), 2)[0].z)
@@ -225,7 +227,7 @@ class TestBatchNorm:
     def test_bad_settings_are_rejected(self, dcgan_model):
         model, variables = dcgan_model
         with pytest.raises(ValueError, match="batch_stats_mode"):
-            samplers.autoencoder_fns(model, batch_stats_mode="train")
-        fns = samplers.autoencoder_fns(model, batch_stats_mode="minibatch", bn_tile_size=3)
+            models.autoencoder_fns(model, batch_stats_mode="train")
+        fns = models.autoencoder_fns(model, batch_stats_mode="minibatch", bn_tile_size=3)
         with pytest.raises(ValueError, match="does not divide"):
-            fns.decode(variables, jnp.zeros((8, model.latent_dim)))
+            fns.decode_mean(variables, jnp.zeros((8, model.latent_dim)))

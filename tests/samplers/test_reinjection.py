@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gae_jax import samplers
+from gae_jax import models, samplers
 from gae_jax.samplers import reinjection, reinjection_chain, sample_chains
 
 NUM_CHAINS = 4000
@@ -128,9 +128,9 @@ def test_alg2_labels_each_kept_sample(key):
 
 def test_flax_reconstruction_chain_runs(mlp_model, key):
     model, variables = mlp_model
-    fns = samplers.autoencoder_fns(model)
-    kernel = reinjection_chain(fns.reconstruct, variables, step_size=0.01, restart_every=2)
-    x0 = samplers.init.normal_noise(key, 4, (8, 8, 1))
+    fns = models.autoencoder_fns(model)
+    kernel = reinjection_chain(fns.reconstruct_mean, variables, step_size=0.01, restart_every=2)
+    x0 = samplers.starts.normal_noise(key, 4, (8, 8, 1))
     state, info = jax.jit(kernel.step)(key, kernel.init(x0))
     expected = jax.nn.sigmoid(model.apply(variables, x0, sample=False).logits)
     assert info.is_finite.all()

@@ -10,8 +10,7 @@ import pytest
 
 from configs import base
 from gae_jax import config as config_lib
-from gae_jax.samplers.run import sample_and_save
-from gae_jax.train import train_and_evaluate
+from gae_jax.jobs import sample_and_save, train_and_evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

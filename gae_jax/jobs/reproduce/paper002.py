@@ -20,12 +20,10 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
-from matplotlib.figure import Figure
 
-from gae_jax import evaluation, samplers
-from gae_jax.reproduce.common import Context, Result, Trained, binomial_stderr, rng
-from gae_jax.reproduce.tables import Entry
-from gae_jax.samplers import figures
+from gae_jax import builders, evaluation, models, plotting, samplers
+from gae_jax.jobs.reproduce.common import Context, Result, Trained, binomial_stderr, rng
+from gae_jax.jobs.reproduce.tables import Entry
 
 TITLE = "Paper 002 (reinjection sampling): MNIST Table I"
 
@@ -65,26 +63,21 @@ def reinjection_samples(
     num_steps = samplers.steps_for_samples(
         num_samples, s.reinjection_chains, restart_every, s.reinjection_burn_in_restarts
     )
-    fns = samplers.autoencoder_fns(
-        trained.model, batch_stats_mode=s.batch_stats_mode, bn_tile_size=s.bn_tile_size or None
-    )
     k_init, k_chain = jax.random.split(rng_key)
-    x0 = samplers.init.normal_noise(k_init, s.reinjection_chains, image_shape)
-
-    def run(key, variables, x0):
-        kernel = samplers.reinjection_chain(
-            fns.reconstruct,
-            variables,
-            step_size=s.reinjection_step_size,
-            restart_every=restart_every,
-            burn_in_restarts=s.reinjection_burn_in_restarts,
-        )
-        _, trace = samplers.sample_chains(
-            key, kernel, kernel.init(x0), num_steps, transform=lambda st, info: (st.x, info.kept)
-        )
-        return trace
-
-    xs, kept = jax.jit(run)(k_chain, samplers.model_variables(trained.state), x0)
+    x0 = samplers.starts.normal_noise(k_init, s.reinjection_chains, image_shape)
+    fns = builders.sampler_fns(trained.model, s)
+    run = builders.run_chains(
+        s,
+        builders.reinjection_kernel(fns, s),
+        models.model_variables(trained.state),
+        x0,
+        num_steps,
+        tuple(range(1, num_steps + 1)),
+        lambda state, info: (state.x, info.kept),
+        k_chain,
+        name="reinjection",
+    )
+    xs, kept = run.trace
     return np.asarray(xs)[np.asarray(kept)][:num_samples]
 
 
@@ -99,7 +92,7 @@ def evaluate(ctx: Context) -> Result:
             rng(ctx.seed, name, "reinjection"), trained, counts[-1], train.image_shape
         )
         label = PAPER[name].label if name in PAPER else name
-        figures.save_grid(
+        plotting.save_grid(
             f"{ctx.workdir}/samples_{name}.png",
             synthetic[name][:64],
             f"{label}: reinjection samples (clipped to [0, 1])",
@@ -162,7 +155,13 @@ def evaluate(ctx: Context) -> Result:
             fmt=".3f",
         )
     )
-    _plot_curves(f"{ctx.workdir}/accuracy_vs_samples.png", curves)
+    plotting.save_accuracy_curves(
+        f"{ctx.workdir}/accuracy_vs_samples.png",
+        curves.sample_counts,
+        {PAPER[n].label if n in PAPER else n: c for n, c in curves.synthetic.items()},
+        {UPPER_LABEL: (curves.upper_bound, "k-o"), LOWER_LABEL: (curves.lower_bound, "k--o")},
+        curves.ground_truth,
+    )
     details = {
         "sample_counts": list(counts),
         "ground_truth": curves.ground_truth,
@@ -194,22 +193,6 @@ def evaluate(ctx: Context) -> Result:
         "examples.\n\n"
     )
     return Result(entries, details, settings + NOTES)
-
-
-def _plot_curves(path: str, curves: evaluation.SyntheticDataCurves) -> None:
-    fig = Figure(figsize=(6, 4.5))
-    ax = fig.add_subplot()
-    n = curves.sample_counts
-    ax.plot(n, curves.upper_bound, "k-o", label=UPPER_LABEL)
-    for name, curve in curves.synthetic.items():
-        ax.plot(n, curve, marker="o", label=PAPER[name].label if name in PAPER else name)
-    ax.plot(n, curves.lower_bound, "k--o", label=LOWER_LABEL)
-    ax.axhline(curves.ground_truth, color="grey", lw=1, label="ground-truth classifier")
-    ax.set_xscale("log")
-    ax.set_xlabel("labelled training samples n")
-    ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=7)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
 NOTES = """\

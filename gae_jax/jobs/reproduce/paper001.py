@@ -18,13 +18,13 @@ Protocol (paper 001 App. E):
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from gae_jax import evaluation, samplers
-from gae_jax.reproduce.common import (
+from gae_jax import builders, evaluation, models, plotting, samplers
+from gae_jax.jobs.reproduce.common import (
     Context,
     Result,
     binomial_stderr,
@@ -33,9 +33,7 @@ from gae_jax.reproduce.common import (
     real_reference,
     rng,
 )
-from gae_jax.reproduce.tables import Entry
-from gae_jax.samplers import figures
-from gae_jax.train.loop import model_corruption
+from gae_jax.jobs.reproduce.tables import Entry
 
 TITLE = "Paper 001 (DAAE, iDAAE): MNIST Tables IV, V and VI"
 TABLE_IV = "Table IV: reconstruction MSE of corrupted test images (mean ± s.e.)"
@@ -68,20 +66,21 @@ def evaluate(ctx: Context) -> Result:
     """Measures every model of the table; writes ``parzen_vs_step.png`` and ``samples_*.png``."""
     train, test = ctx.data.train, ctx.data.test
     t_steps = ctx.table.chain_steps
-    reference = real_reference(ctx.seed, ctx.data, ctx.table)
+    reference = real_reference(ctx)
     entries, details, per_step = [], {}, {}
     for name, trained in ctx.models.items():
         paper = PAPER.get(name)
         label = paper.label if paper else name
-        variables = samplers.model_variables(trained.state)
-        fns = evaluation.autoencoder_fns(trained.model, variables)
+        variables = models.model_variables(trained.state)
+        fns = models.autoencoder_fns(trained.model)
+        encode = functools.partial(fns.encode, variables)
 
         recon = evaluation.corrupted_reconstruction_error(
             rng(ctx.seed, name, "recon"),
             test.images,
-            fns.encode,
-            fns.decode,
-            model_corruption(trained.cfg.model),
+            encode,
+            functools.partial(fns.decode_logits, variables),
+            builders.model_corruption(trained.cfg.model),
         )
         entries.append(
             Entry(
@@ -96,7 +95,7 @@ def evaluate(ctx: Context) -> Result:
             )
         )
 
-        z0 = samplers.init.normal_noise(
+        z0 = samplers.starts.normal_noise(
             rng(ctx.seed, name, "z0"), ctx.table.num_samples, (trained.cfg.model.latent_dim,)
         )
         images = chain_images(rng(ctx.seed, name, "chain"), trained, z0, t_steps)
@@ -112,15 +111,15 @@ def evaluate(ctx: Context) -> Result:
             entries.append(
                 Entry(TABLE_V, label, f"class TV x^{t}", steps["class_tv"][t], fmt=".2f")
             )
-        figures.save_steps_panel(
+        plotting.save_steps_panel(
             f"{ctx.workdir}/samples_{name}.png",
             (0, t_steps),
             images[[0, t_steps], :64],
             f"{label}: x^0 = decoded N(0, I) draws, x^{t_steps} after {t_steps} chain steps",
         )
 
-        train_codes = evaluation.encode_dataset(fns.encode, train.images)
-        test_codes = evaluation.encode_dataset(fns.encode, test.images)
+        train_codes = evaluation.encode_dataset(encode, train.images)
+        test_codes = evaluation.encode_dataset(encode, test.images)
         acc = evaluation.svm_accuracy(train_codes, train.labels, test_codes, test.labels)
         entries.append(
             Entry(
@@ -171,41 +170,20 @@ def evaluate(ctx: Context) -> Result:
         "label": label,
         **{k: np.asarray(v)[0].tolist() for k, v in real.items()},
     }
-    _plot_per_step(f"{ctx.workdir}/parzen_vs_step.png", per_step)
+    reported = {
+        name: [
+            (t, v) for t, v in ((0, p.parzen_x0), (PAPER_CHAIN_STEPS, p.parzen_x5)) if v is not None
+        ]
+        for name, p in PAPER.items()
+    }
+    plotting.save_parzen_and_frechet_curves(
+        f"{ctx.workdir}/parzen_vs_step.png", per_step, reported, "paper 001 Table V"
+    )
     settings = (
         f"Samples per model: {ctx.table.num_samples} (paper: 10^4). Paper: 100 epochs on 50,000 "
         "images.\n\n"
     )
     return Result(entries, details, settings + NOTES)
-
-
-def _plot_per_step(path: str, per_step: dict[str, tuple[str, dict]]) -> None:
-    """Parzen log-likelihood and classifier Fréchet distance against the chain step.
-
-    Args:
-      per_step: model name -> (row label, :func:`~gae_jax.evaluation.per_step_metrics` output).
-    """
-    fig = Figure(figsize=(10, 4))
-    ax_ll, ax_fd = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    for name, (label, metrics) in per_step.items():
-        steps = np.arange(len(metrics["parzen_ll"]))
-        bars = ax_ll.errorbar(
-            steps, metrics["parzen_ll"], yerr=metrics["parzen_stderr"], marker="o", label=label
-        )
-        paper = PAPER.get(name)
-        reported = [(0, paper.parzen_x0), (PAPER_CHAIN_STEPS, paper.parzen_x5)] if paper else []
-        reported = [(t, v) for t, v in reported if v is not None and t < len(steps)]
-        if reported:
-            color = bars.lines[0].get_color()
-            ax_ll.plot(*zip(*reported, strict=True), "D", mfc="none", color=color, markersize=8)
-        ax_fd.plot(steps, metrics["frechet"], marker="o", label=label)
-    ax_ll.set_xlabel("chain step t")
-    ax_ll.set_ylabel("Parzen log-likelihood of test images (nats)")
-    ax_ll.set_title("ours (filled) vs paper 001 Table V (hollow diamonds)", fontsize=9)
-    ax_fd.set_xlabel("chain step t")
-    ax_fd.set_ylabel("classifier Fréchet distance to test images")
-    ax_fd.legend(fontsize=8)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
 NOTES = """\

@@ -1,7 +1,7 @@
 """The main job's report: figures, ``report.html`` (self-contained), ``summary.json``/``.csv``,
 the terminal table, and an automatic, honest sentence per model on what its chain did.
 
-Everything is a function of the summary dict built by :func:`gae_jax.pipeline.run_pipeline`
+Everything is a function of the summary dict built by :func:`gae_jax.jobs.main.run_pipeline`
 (see there for its layout) plus PNG files already on disk, so a report can be rebuilt from a
 finished ``summary.json``.
 """
@@ -16,10 +16,9 @@ import math
 import os
 
 import numpy as np
-from matplotlib.figure import Figure
 
-from gae_jax.samplers import figures
-from gae_jax.samplers.run import SAMPLES_DIR
+from gae_jax import plotting
+from gae_jax.workdir import SAMPLES_DIR
 
 REPORT_FILE = "report.html"
 FIGURES_DIR = "figures"  # under the workdir
@@ -177,47 +176,12 @@ def write_figures(figures_dir: str, summary: dict, images: dict) -> None:
       images: model name -> float[S, N, H, W, C], the images of the N chains to show at each
         recorded step.
     """
-    panels = [c for c in COLUMNS if c[0] != "classes_covered"]
-    fig = Figure(figsize=(4.0 * len(panels) / 2, 6.4), layout="constrained")
-    axes = fig.subplots(2, len(panels) // 2 + len(panels) % 2).ravel()
-    for ax, (key, label, better, _) in zip(axes, panels, strict=False):
-        for name, model in summary["models"].items():
-            values = np.asarray(model["metrics"][key])
-            err = np.asarray(model["metrics"]["parzen_stderr"]) if key == "parzen_ll" else None
-            ax.errorbar(model["steps"], values, yerr=err, marker="o", capsize=3, label=name)
-        if key in summary["real_data"]:
-            ax.axhline(summary["real_data"][key], color="k", ls="--", lw=1, label="real data")
-        ax.set_title(label + (f" ({better} is better)" if better else ""), fontsize=10)
-        ax.set_xlabel("chain step")
-    for ax in axes[len(panels) :]:
-        ax.set_visible(False)
-    axes[0].legend(fontsize="small")
-    fig.savefig(os.path.join(figures_dir, METRICS_FIGURE), dpi=90)
-
-    names = list(images)
-    steps = summary["models"][names[0]]["steps"]
-    cols = int(np.ceil(np.sqrt(images[names[0]].shape[1])))
-    fig = Figure(figsize=(1.6 * len(steps) + 0.6, 1.6 * len(names) + 0.4), layout="constrained")
-    axes = fig.subplots(len(names), len(steps), squeeze=False)
-    for r, name in enumerate(names):
-        for c, step in enumerate(steps):
-            canvas = figures.tile(images[name][c], cols)
-            ax = axes[r, c]
-            gray = canvas.shape[-1] == 1
-            ax.imshow(
-                canvas[..., 0] if gray else canvas,
-                cmap="gray",
-                vmin=0,
-                vmax=1,
-                interpolation="nearest",  # sharp pixels, and a PNG a fraction of the size
-            )
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(f"step {step}", fontsize=10)
-            if c == 0:
-                ax.set_ylabel(name, fontsize=10)
-    fig.savefig(os.path.join(figures_dir, OVERVIEW_FIGURE), dpi=110)
+    panels = [(key, label, better) for key, label, better, _ in COLUMNS if key != "classes_covered"]
+    plotting.save_metric_curves(
+        os.path.join(figures_dir, METRICS_FIGURE), summary["models"], panels, summary["real_data"]
+    )
+    steps = summary["models"][next(iter(images))]["steps"]
+    plotting.save_samples_overview(os.path.join(figures_dir, OVERVIEW_FIGURE), images, steps)
 
 
 def _img(path: str, alt: str) -> str:

@@ -1,16 +1,22 @@
-"""Pure functions of a trained :class:`~gae_jax.models.Autoencoder` that the kernels are built from.
+"""THE adapter from a Flax :class:`~gae_jax.models.Autoencoder` to pure functions.
 
-Kernels never see a Flax module. They take three pure functions whose first (or second) argument
-is the model's variables ``{'params': ..., 'batch_stats': ...}``, so the variables stay explicit
-arguments of whatever the caller traces (no recompilation when weights change; ``jax.grad``
-with respect to them works) and tests can plug in analytic models instead:
+Samplers, evaluation measures and jobs never see a Flax module. They take pure functions whose
+first (or second) argument is the model's variables ``{'params': ..., 'batch_stats': ...}``, so
+the variables stay explicit arguments of whatever the caller traces (no recompilation when
+weights change; ``jax.grad`` with respect to them works) and tests can plug in analytic models
+instead. :class:`AutoencoderFns` names each function by what it returns:
 
-* ``decode_fn(variables, z: float32[chains, D]) -> float32[chains, *x_shape]``: the decoder
-  mean E[x|z] (``sigmoid(logits)`` for the Bernoulli decoders of this library);
-* ``encode_fn(keys: key[chains], variables, x) -> float32[chains, D]``: a draw from q(z|x),
-  one key per chain;
-* ``reconstruct_fn(variables, x) -> float32[chains, *x_shape]``: the deterministic reconstruction
-  ``E[x | z = mean of q(z|x)]`` used by pixel-space samplers.
+* ``encode(variables, x) -> Posterior``: the parameters (mean, log_var) of q(z|x);
+* ``sample_code(keys: key[chains], variables, x) -> float32[chains, D]``: a draw from q(z|x),
+  one key per chain (the mean for deterministic encoders);
+* ``decode_logits(variables, z: float32[chains, D]) -> float32[chains, *x_shape]``: the
+  decoder's Bernoulli logits (what the likelihoods and losses take);
+* ``decode_mean(variables, z) -> float32[chains, *x_shape]``: the decoder mean
+  E[x|z] = sigmoid(logits) (what chains and figures show);
+* ``reconstruct_mean(variables, x) -> float32[chains, *x_shape]``: the deterministic
+  reconstruction E[x | z = mean of q(z|x)] used by pixel-space samplers.
+
+Evaluation measures take the variables bound: ``functools.partial(fns.encode, variables)``.
 
 Batch norm at sampling time (``batch_stats_mode``):
 
@@ -33,11 +39,12 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 
-from gae_jax.models import Autoencoder, Posterior
+from gae_jax.models.autoencoder import Autoencoder, Posterior
 from gae_jax.types import ArrayTree
 
 BATCH_STATS_MODES = ("population", "minibatch")
 
+PosteriorFn = Callable[[ArrayTree, jax.Array], Posterior]
 DecodeFn = Callable[[ArrayTree, jax.Array], jax.Array]
 EncodeFn = Callable[[jax.Array, ArrayTree, jax.Array], jax.Array]
 ReconstructFn = Callable[[ArrayTree, jax.Array], jax.Array]
@@ -46,9 +53,11 @@ ReconstructFn = Callable[[ArrayTree, jax.Array], jax.Array]
 class AutoencoderFns(NamedTuple):
     """The pure functions of one autoencoder (see the module docstring for signatures)."""
 
-    decode: DecodeFn
-    encode: EncodeFn
-    reconstruct: ReconstructFn
+    encode: PosteriorFn
+    sample_code: EncodeFn
+    decode_logits: DecodeFn
+    decode_mean: DecodeFn
+    reconstruct_mean: ReconstructFn
 
 
 def sample_posterior(keys: jax.Array, posterior: Posterior) -> jax.Array:
@@ -100,18 +109,37 @@ def autoencoder_fns(
         out = jax.vmap(apply_batch)(tiles)
         return jax.tree.map(lambda a: a.reshape(n, *a.shape[2:]), out)
 
-    def decode(variables, z):
-        return nn.sigmoid(apply(variables, z, Autoencoder.decode))
+    def encode(variables, x):
+        return apply(variables, x, Autoencoder.encode)
 
-    def encode(keys, variables, x):
-        return sample_posterior(keys, apply(variables, x, Autoencoder.encode))
+    def sample_code(keys, variables, x):
+        return sample_posterior(keys, encode(variables, x))
 
-    def reconstruct(variables, x):
+    def decode_logits(variables, z):
+        return apply(variables, z, Autoencoder.decode)
+
+    def decode_mean(variables, z):
+        return nn.sigmoid(decode_logits(variables, z))
+
+    def reconstruct_mean(variables, x):
         return nn.sigmoid(apply(variables, x, Autoencoder.__call__, sample=False).logits)
 
-    return AutoencoderFns(decode, encode, reconstruct)
+    return AutoencoderFns(encode, sample_code, decode_logits, decode_mean, reconstruct_mean)
 
 
 def model_variables(state) -> dict[str, ArrayTree]:
-    """``{'params', 'batch_stats'}`` of a :class:`~gae_jax.train.state.TrainState`."""
+    """``{'params', 'batch_stats'}`` of a training state (anything with those attributes)."""
     return {"params": state.params, "batch_stats": state.batch_stats}
+
+
+__all__ = [
+    "BATCH_STATS_MODES",
+    "AutoencoderFns",
+    "DecodeFn",
+    "EncodeFn",
+    "PosteriorFn",
+    "ReconstructFn",
+    "autoencoder_fns",
+    "model_variables",
+    "sample_posterior",
+]

@@ -5,14 +5,12 @@ corrupted data (denoising families) and, for the adversaries, the family's fake 
 discriminator learns to tell from prior samples; for idaae, means of M encodings) -- and draws
 as many prior samples. :func:`latent_metrics` compares the empirical moments with the prior's
 exact ones (the prior samples' own error is the Monte-Carlo floor) and scores the discriminator;
-:func:`write_latent_report` draws paper 001's Fig. 2 (histograms of encodings of clean and
-corrupted data against the prior) and writes the moments as JSON.
+:func:`latent_moments` collects the moments for a report and :func:`labelled_sets` the codes
+for paper 001's Fig. 2 (histograms of encodings of clean and corrupted data against the prior).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -22,10 +20,6 @@ import numpy as np
 from gae_jax import corruption as corruption_lib
 from gae_jax import priors
 from gae_jax.data import iterate_batches
-from gae_jax.train.state import TrainState
-
-HISTOGRAM_FILE = "encodings_hist.png"
-MOMENTS_FILE = "encodings_moments.json"
 
 
 class Latents(NamedTuple):
@@ -52,7 +46,7 @@ def make_latent_step(
       model: the :class:`~gae_jax.models.Autoencoder`.
       corruption: C(x~|x) for denoising families, else None (no ``corrupted`` codes).
       discriminator: the adversary's module, or None.
-      fake_codes: the family's fake codes (:func:`gae_jax.train.adversarial.make_fake_codes`),
+      fake_codes: the family's fake codes (e.g. :func:`gae_jax.train.adversarial.make_fake_codes`),
         needed with ``discriminator``.
 
     Returns:
@@ -61,7 +55,7 @@ def make_latent_step(
       ``disc_fake``. Jit it once; ``prior`` is a pytree argument.
     """
 
-    def latent_step(state: TrainState, prior: priors.Prior, batch: jax.Array, rng_key):
+    def latent_step(state, prior: priors.Prior, batch: jax.Array, rng_key):
         k_clean, k_corrupt, k_code, k_prior, k_fake = jax.random.split(rng_key, 5)
         variables = {"params": state.params, "batch_stats": state.batch_stats}
         encode = lambda x, key: model.apply(variables, x, method=model.encode).sample(key)
@@ -80,7 +74,7 @@ def make_latent_step(
 
 
 def collect_latents(
-    latent_step, state: TrainState, prior: priors.Prior, images, batch_size: int, rng_key
+    latent_step, state, prior: priors.Prior, images, batch_size: int, rng_key
 ) -> Latents:
     """Runs a (jitted) ``latent_step`` over all of ``images`` (float32[N, H, W, C])."""
     parts: dict[str, list[np.ndarray]] = {}
@@ -135,41 +129,16 @@ def latent_metrics(latents: Latents, prior: priors.Prior) -> dict[str, float]:
     return metrics
 
 
-def write_latent_report(
-    workdir: str, latents: Latents, prior: priors.Prior, *, title: str, max_dims: int = 4
-) -> dict:
-    """Writes :data:`HISTOGRAM_FILE` and :data:`MOMENTS_FILE` into ``workdir``.
-
-    The figure has one panel per latent dimension (the first ``max_dims``) overlaying the
-    density histograms of clean encodings, corrupted encodings and prior samples (paper 001
-    Fig. 2). The JSON holds the prior's exact mean and covariance, the empirical mean, standard
-    deviation and covariance of each set (and of the fake codes), and :func:`latent_metrics`.
-    Returns the JSON.
-    """
-    from matplotlib.figure import Figure  # Agg canvas; never touches the global backend
-
-    sets = _sets(latents, with_fake=False)
+def labelled_sets(latents: Latents) -> dict[str, np.ndarray]:
+    """Clean codes, corrupted codes and prior samples under the labels of paper 001 Fig. 2 (the
+    sets :func:`gae_jax.plotting.encoding_histogram_figure` draws)."""
     labels = {"clean": "encoded data", "corrupted": "encoded corrupted data", "prior": "prior"}
-    dims = min(latents.clean.shape[1], max_dims)
-    # A 2-D code also gets a scatter plot: marginals hide the modes of e.g. the GMM ring.
-    scatter = latents.clean.shape[1] == 2
-    fig = Figure(figsize=(3.2 * (dims + scatter), 3.0), layout="constrained")
-    axes = fig.subplots(1, dims + scatter, squeeze=False)[0]
-    for k, ax in enumerate(axes[:dims]):
-        column = np.concatenate([z[:, k] for z in sets.values()])
-        num_bins = int(np.clip(np.sqrt(latents.clean.shape[0]), 10, 60))  # ~sqrt(N) per set
-        bins = np.linspace(*np.percentile(column, [0.5, 99.5]), num_bins + 1)
-        for name, z in sets.items():
-            ax.hist(z[:, k], bins=bins, density=True, histtype="step", lw=1.5, label=labels[name])
-        ax.set_title(f"z[{k}]")
-    if scatter:
-        for name, z in sets.items():
-            axes[-1].scatter(z[:, 0], z[:, 1], s=2, alpha=0.5, label=labels[name])
-        axes[-1].set_title("z[0] vs z[1]")
-    axes[0].legend(fontsize="small")
-    fig.suptitle(title)
-    fig.savefig(os.path.join(workdir, HISTOGRAM_FILE), dpi=100)
+    return {labels[name]: z for name, z in _sets(latents, with_fake=False).items()}
 
+
+def latent_moments(latents: Latents, prior: priors.Prior, *, title: str) -> dict:
+    """The prior's exact mean and covariance, the empirical mean, standard deviation and
+    covariance of each set (fake codes included) and :func:`latent_metrics`, JSON-ready."""
     mean, cov = np.asarray(prior.mean()), np.asarray(prior.covariance())
     report = {
         "title": title,
@@ -184,6 +153,15 @@ def write_latent_report(
             "std": z.std(axis=0, ddof=1).tolist(),
             "covariance": np.atleast_2d(np.cov(z, rowvar=False)).tolist(),
         }
-    with open(os.path.join(workdir, MOMENTS_FILE), "w") as f:
-        json.dump(report, f, indent=1)
     return report
+
+
+__all__ = [
+    "Latents",
+    "collect_latents",
+    "labelled_sets",
+    "latent_metrics",
+    "latent_moments",
+    "make_latent_step",
+    "moment_errors",
+]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from gae_jax import builders, evaluation, plotting, samplers
 from gae_jax import data as data_lib
-from gae_jax import evaluation, samplers
-from gae_jax.reproduce.common import (
+from gae_jax.jobs.reproduce.common import (
     Context,
     Result,
     Trained,
@@ -21,9 +21,7 @@ from gae_jax.reproduce.common import (
     real_reference,
     rng,
 )
-from gae_jax.reproduce.tables import Entry
-from gae_jax.samplers import figures
-from gae_jax.train import build_prior
+from gae_jax.jobs.reproduce.tables import Entry
 
 TITLE = "Paper 004 (GAE): MNIST KDE table"
 TABLE = "KDE (Parzen) test log-likelihood of generated samples (nats, mean ± s.e.)"
@@ -42,13 +40,15 @@ def prior_samples(rng_key, trained: Trained, train: data_lib.Dataset, num_sample
     m = trained.cfg.model
     prior = None
     if m.prior != "normal":
-        prior = build_prior(m, model=trained.model, state=trained.state, images=train.images)
-    return samplers.init.prior_samples(rng_key, num_samples, m.latent_dim, prior)
+        prior = builders.build_prior(
+            m, model=trained.model, state=trained.state, images=train.images
+        )
+    return samplers.starts.prior_samples(rng_key, num_samples, m.latent_dim, prior)
 
 
 def evaluate(ctx: Context) -> Result:
     """Samples and scores every model; writes ``samples_*.png``."""
-    reference = real_reference(ctx.seed, ctx.data, ctx.table)
+    reference = real_reference(ctx)
     entries, details = [], {}
 
     def add_row(label, metrics, paper=None):
@@ -65,7 +65,7 @@ def evaluate(ctx: Context) -> Result:
         )
         images = chain_images(rng(ctx.seed, name, "decode"), trained, z, 0)
         metrics = evaluation.per_step_metrics(images, reference)
-        figures.save_grid(f"{ctx.workdir}/samples_{name}.png", images[0, :64], f"{label}: samples")
+        plotting.save_grid(f"{ctx.workdir}/samples_{name}.png", images[0, :64], f"{label}: samples")
         details[name] = {
             "label": label,
             "epochs": trained.epochs,

@@ -17,31 +17,22 @@ Every run is one compiled call over all its chains; chains are split across the 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import time
 import zlib
 from collections.abc import Callable
 
 import jax
 import ml_collections
 import numpy as np
-from absl import logging
 
+from gae_jax import builders, data, parallel, plotting
 from gae_jax import config as config_lib
 from gae_jax import corruption as corruption_lib
-from gae_jax import data, parallel
-from gae_jax.models import Autoencoder
-from gae_jax.samplers import figures, init
-from gae_jax.samplers.ascent import ascent_chain
-from gae_jax.samplers.autoencoder import AutoencoderFns, autoencoder_fns, model_variables
-from gae_jax.samplers.base import Kernel, guard_non_finite, sample_chains
-from gae_jax.samplers.latent import latent_chain
-from gae_jax.samplers.reinjection import reinjection_chain, steps_for_samples
-from gae_jax.train.loop import build_prior, load_trained, model_corruption
+from gae_jax import workdir as workdir_lib
+from gae_jax.models import Autoencoder, AutoencoderFns, model_variables
+from gae_jax.samplers import Kernel, ascent_chain, starts, steps_for_samples
 from gae_jax.train.state import TrainState
-
-SAMPLES_DIR = "samples"
+from gae_jax.workdir import SAMPLES_DIR
 
 
 @dataclasses.dataclass
@@ -82,92 +73,28 @@ def _run_chains(
     name: str,
     draw_init: Callable[[jax.Array, int, dict], jax.Array] | None = None,
 ):
-    """Compiles and runs one batch of chains as a single call; logs and stores its timings and
-    the chains that turned non-finite (re-drawn with ``draw_init`` if ``on_non_finite`` is
-    ``restart``).
-
-    Args:
-      draw_init: ``(rng_key, num_chains, variables) -> init_arg``, the start distribution; None
-        for chains started at chosen points (interpolations), which are counted, not re-drawn.
-
-    Returns:
-      ``(state0, final_state, trace)`` as produced on device.
-    """
-    restart = ctx.sampler.on_non_finite == "restart" and draw_init is not None
-
-    def run(key, variables, init_arg):
-        kernel = make_kernel(variables)
-        fresh = lambda k, n: kernel.init(draw_init(k, n, variables))  # noqa: E731
-        guarded = guard_non_finite(kernel, fresh if restart else None)
-        state0 = guarded.init(init_arg)
-        final, trace = sample_chains(
-            key,
-            guarded,
-            state0,
-            num_steps,
-            record_steps=record_steps,
-            transform=lambda state, info: transform(state.state, info),
-        )
-        return state0.state, final.state, final.num_non_finite, trace
-
-    n = init_arg.shape[0]
-    mesh = ctx.mesh
-    sharded = n % mesh.devices.size == 0
-    init_arg = (parallel.shard_leading_axis if sharded else parallel.replicate)(init_arg, mesh)
-    args = (parallel.replicate(rng_key, mesh), parallel.replicate(ctx.variables, mesh), init_arg)
-    t0 = time.perf_counter()
-    compiled = jax.jit(run).lower(*args).compile()
-    t1 = time.perf_counter()
-    state0, final, num_non_finite, trace = jax.block_until_ready(compiled(*args))
-    t2 = time.perf_counter()
-    num_non_finite = np.asarray(num_non_finite)
-    ctx.summary.setdefault("non_finite", {})[name] = {
-        "chains": int((num_non_finite > 0).sum()),
-        "transitions": int(num_non_finite.sum()),
-        "restarted": restart,
-    }
-    if num_non_finite.any():
-        logging.warning(
-            "%s: %d of %d chains turned non-finite (%s)",
-            name,
-            (num_non_finite > 0).sum(),
-            n,
-            "restarted" if restart else "left as they are; sampler.on_non_finite=restart re-draws",
-        )
-    timing = {
-        "chains": n,
-        "steps": num_steps,
-        "devices": mesh.devices.size if sharded else 1,
-        "compile_seconds": t1 - t0,
-        "run_seconds": t2 - t1,
-    }
-    ctx.summary.setdefault("timings", {})[name] = timing
-    logging.info(
-        "%s: %d chains x %d steps in %.2fs (compile %.2fs)", name, n, num_steps, t2 - t1, t1 - t0
+    """:func:`gae_jax.builders.run_chains` on the context's model; stores its timings and
+    non-finite counts in the summary. Returns ``(state0, final_state, trace)``."""
+    run = builders.run_chains(
+        ctx.sampler,
+        make_kernel,
+        ctx.variables,
+        init_arg,
+        num_steps,
+        record_steps,
+        transform,
+        rng_key,
+        name=name,
+        mesh=ctx.mesh,
+        draw_init=draw_init,
     )
-    return state0, final, trace
-
-
-def latent_corruption(
-    cfg: config_lib.ExperimentConfig, s: config_lib.SamplerConfig
-) -> corruption_lib.Corruption | None:
-    """The latent chain's corruption: None for eq. 1, else eq. 2's C(x~|x) (``s.corruption``
-    'model' is the model's training corruption)."""
-    if s.corruption == "model":
-        c = model_corruption(cfg.model)
-    else:
-        c = corruption_lib.make_corruption(s.corruption, s.corruption_level)
-    return None if c is corruption_lib.identity else c
+    ctx.summary.setdefault("non_finite", {})[name] = run.stats["non_finite"]
+    ctx.summary.setdefault("timings", {})[name] = run.stats["timing"]
+    return run.state0, run.final, run.trace
 
 
 def _latent_kernel(ctx: _Context) -> Callable[[dict], Kernel]:
-    return lambda v: latent_chain(
-        ctx.fns.decode,
-        ctx.fns.encode,
-        v,
-        corruption=ctx.corruption,
-        bernoulli=ctx.sampler.bernoulli_decode,
-    )
+    return builders.latent_kernel(ctx.fns, ctx.corruption, ctx.sampler)
 
 
 def _record_steps(sampler: config_lib.SamplerConfig) -> tuple[int, ...]:
@@ -179,10 +106,10 @@ def _save_step_grids(ctx: _Context, prefix: str, images: np.ndarray, title: str)
     steps = ctx.sampler.record_steps
     shown = images[:, : ctx.sampler.grid_size]
     for step, batch in zip(steps, shown, strict=True):
-        figures.save_grid(
+        plotting.save_grid(
             ctx.output(f"{prefix}_step_{step:03d}.png"), batch, f"{title}, step {step}"
         )
-    figures.save_steps_panel(ctx.output(f"{prefix}_steps.png"), steps, shown, title)
+    plotting.save_steps_panel(ctx.output(f"{prefix}_steps.png"), steps, shown, title)
 
 
 def _store_images(ctx: _Context, prefix: str, images: np.ndarray, steps) -> None:
@@ -198,13 +125,13 @@ def _prior(ctx: _Context):
     if ctx.cfg.model.prior == "aggregate":
         d = ctx.cfg.data
         images = data.load_dataset(d.name, "train", tfds_data_dir=d.tfds_data_dir).images
-    return build_prior(ctx.cfg.model, model=ctx.model, state=ctx.state, images=images)
+    return builders.build_prior(ctx.cfg.model, model=ctx.model, state=ctx.state, images=images)
 
 
 def _prior_draw(ctx: _Context) -> Callable[[jax.Array, int, dict], jax.Array]:
     """``(rng_key, num_chains, variables) -> z0``: per-chain draws from the model's prior."""
     prior = _prior(ctx)
-    return lambda key, n, variables: init.prior_samples(key, n, ctx.model.latent_dim, prior)
+    return lambda key, n, variables: starts.prior_samples(key, n, ctx.model.latent_dim, prior)
 
 
 def sample_latent(ctx: _Context) -> None:
@@ -255,10 +182,10 @@ def sample_interpolation(ctx: _Context) -> None:
     test = data.load_dataset(d.name, "test", tfds_data_dir=d.tfds_data_dir).images
     chosen = np.random.default_rng(s.seed).choice(len(test), 2 * s.slerp_pairs, replace=False)
     endpoints = test[chosen]
-    z_ends = jax.jit(init.encode_data, static_argnums=1)(
-        ctx.key("slerp_encode"), ctx.fns.encode, ctx.variables, endpoints
+    z_ends = jax.jit(starts.encode_data, static_argnums=1)(
+        ctx.key("slerp_encode"), ctx.fns.sample_code, ctx.variables, endpoints
     )
-    paths = init.slerp_paths(z_ends[0::2], z_ends[1::2], s.slerp_points)
+    paths = starts.slerp_paths(z_ends[0::2], z_ends[1::2], s.slerp_points)
     record = (s.slerp_steps,) if s.slerp_steps else ()
     state0, _, refined = _run_chains(
         ctx,
@@ -276,7 +203,7 @@ def sample_interpolation(ctx: _Context) -> None:
     ctx.arrays["interpolation_endpoints"] = endpoints.reshape(s.slerp_pairs, 2, *shape[2:])
     ctx.arrays["interpolation_original"] = original.astype(np.float16)
     ctx.arrays["interpolation_refined"] = refined.astype(np.float16)
-    figures.save_interpolation(
+    plotting.save_interpolation(
         ctx.output("interpolation.png"),
         ctx.arrays["interpolation_endpoints"],
         original,
@@ -295,14 +222,8 @@ def sample_reinjection(ctx: _Context, image_shape) -> None:
         restart_every,
         s.reinjection_burn_in_restarts,
     )
-    make_kernel = lambda v: reinjection_chain(
-        ctx.fns.reconstruct,
-        v,
-        step_size=s.reinjection_step_size,
-        restart_every=restart_every,
-        burn_in_restarts=s.reinjection_burn_in_restarts,
-    )
-    draw = lambda key, n, variables: init.normal_noise(key, n, image_shape)
+    make_kernel = builders.reinjection_kernel(ctx.fns, s)
+    draw = lambda key, n, variables: starts.normal_noise(key, n, image_shape)
     x0 = draw(ctx.key("reinjection_init"), s.reinjection_chains, ctx.variables)
     transform = lambda state, info: (state.x, info.kept, info.restarted)
     _, _, (xs, kept, restarted) = _run_chains(
@@ -324,7 +245,7 @@ def sample_reinjection(ctx: _Context, image_shape) -> None:
         "restart_transitions": np.flatnonzero(restarted[:, 0]).tolist(),
     }
     num_shown = min(8, s.reinjection_chains)
-    figures.save_trajectories(
+    plotting.save_trajectories(
         ctx.output("reinjection_trajectories.png"),
         xs[:, :num_shown],
         restarted[:, 0],
@@ -337,13 +258,15 @@ def sample_ascent(ctx: _Context, image_shape) -> None:
     """Paper 003 eq. 10 (from U(0, 1) noise) or eq. 11 (from decoded prior draws)."""
     s = ctx.sampler
     if s.ascent_init == "uniform":
-        draw = lambda key, n, variables: init.uniform_noise(key, n, image_shape)
+        draw = lambda key, n, variables: starts.uniform_noise(key, n, image_shape)
     else:
         draw_code = _prior_draw(ctx)
-        draw = lambda key, n, variables: ctx.fns.decode(variables, draw_code(key, n, variables))
+        draw = lambda key, n, variables: ctx.fns.decode_mean(
+            variables, draw_code(key, n, variables)
+        )
     x0 = jax.jit(draw, static_argnums=1)(ctx.key("ascent_init"), s.num_chains, ctx.variables)
     noise = corruption_lib.make_corruption("gaussian", s.ascent_noise) if s.ascent_noise else None
-    make_kernel = lambda v: ascent_chain(ctx.fns.reconstruct, v, noise=noise)
+    make_kernel = lambda v: ascent_chain(ctx.fns.reconstruct_mean, v, noise=noise)
     transform = lambda state, info: (state.x, info.change)
     state0, _, (xs, change) = _run_chains(
         ctx,
@@ -385,7 +308,7 @@ def sample_and_save(config: ml_collections.ConfigDict, workdir: str) -> dict:
       The summary also written to ``<workdir>/samples/sample_summary.json``.
     """
     requested = config_lib.validate(config)
-    cfg, model, state = load_trained(workdir)
+    cfg, model, state = workdir_lib.load_trained(workdir)
     _check_same_model(requested, cfg, workdir)
     d = cfg.data
     test_ds = data.load_dataset(d.name, "test", tfds_data_dir=d.tfds_data_dir)
@@ -400,10 +323,8 @@ def sample_and_save(config: ml_collections.ConfigDict, workdir: str) -> dict:
         model=model,
         state=state,
         variables=model_variables(state),
-        fns=autoencoder_fns(
-            model, batch_stats_mode=s.batch_stats_mode, bn_tile_size=s.bn_tile_size or None
-        ),
-        corruption=latent_corruption(cfg, s),
+        fns=builders.sampler_fns(model, s),
+        corruption=builders.latent_corruption(cfg.model, s),
         mesh=parallel.make_mesh(s.num_devices),
         out_dir=out_dir,
     )
@@ -415,9 +336,8 @@ def sample_and_save(config: ml_collections.ConfigDict, workdir: str) -> dict:
         sample_reinjection(ctx, image_shape)
     if "ascent" in s.kernels:
         sample_ascent(ctx, image_shape)
-    np.savez_compressed(ctx.output("samples.npz"), **ctx.arrays)
-    summary_path = ctx.output("sample_summary.json")
+    np.savez_compressed(ctx.output(workdir_lib.SAMPLES_FILE), **ctx.arrays)
+    summary_path = ctx.output(workdir_lib.SAMPLE_SUMMARY_FILE)
     ctx.summary["files"] = ctx.files
-    with open(summary_path, "w") as f:
-        json.dump(ctx.summary, f, indent=2)
+    workdir_lib.write_json(summary_path, ctx.summary)
     return ctx.summary

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gae_jax.samplers.autoencoder import EncodeFn
+from gae_jax.models.adapter import EncodeFn
 from gae_jax.samplers.base import chain_keys
 from gae_jax.types import ArrayTree, PRNGKey
 
@@ -104,3 +104,13 @@ def slerp_paths(starts: jax.Array, ends: jax.Array, num_points: int) -> jax.Arra
     """
     t = jnp.linspace(0.0, 1.0, num_points)
     return jax.vmap(slerp, in_axes=(0, 0, None))(starts, ends, t)
+
+
+__all__ = [
+    "encode_data",
+    "normal_noise",
+    "prior_samples",
+    "slerp",
+    "slerp_paths",
+    "uniform_noise",
+]

@@ -5,7 +5,7 @@ restores) every model of the table into ``DIR/<model>``, measures them with
 :mod:`gae_jax.evaluation` and writes into ``DIR``:
 
 * ``table.md`` -- the tables, ours next to the paper's numbers, with the settings and notes;
-* ``table.csv`` -- the same numbers, one per line (:mod:`gae_jax.reproduce.tables`);
+* ``table.csv`` -- the same numbers, one per line (:mod:`gae_jax.jobs.reproduce.tables`);
 * ``results.json`` -- everything measured (per-step curves, timings, settings);
 * figures (``*.png``) -- samples of every model and the protocol's curves.
 
@@ -15,7 +15,6 @@ training from their checkpoints.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -23,9 +22,11 @@ import ml_collections
 from absl import logging
 
 from gae_jax import config as config_lib
-from gae_jax.reproduce import paper001, paper002, paper004, tables
-from gae_jax.reproduce.common import Context, load_data, model_config, train_models, validate
-from gae_jax.reproduce.tables import Entry
+from gae_jax import workdir as workdir_lib
+from gae_jax.jobs.common import load_splits
+from gae_jax.jobs.reproduce import paper001, paper002, paper004, tables
+from gae_jax.jobs.reproduce.common import Context, train_models
+from gae_jax.jobs.reproduce.tables import Entry
 
 # Each protocol module exports TITLE, PAPER (its rows' paper numbers by model name) and
 # evaluate(Context) -> Result.
@@ -36,22 +37,22 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str) -> list[Entry]:
     """Trains or restores the table's models, measures them and writes the outputs.
 
     Args:
-      config: a table config (``configs/paper00N_*.py``; see :mod:`gae_jax.reproduce.common`).
+      config: a table config (``configs/paper00N_*.py``; see :mod:`gae_jax.jobs.reproduce.common`).
       workdir: output directory; each model trains into ``workdir/<name>``.
 
     Returns:
       The table entries (also in ``table.md`` / ``table.csv``).
     """
-    table = validate(config)
+    table = config_lib.validate_table(config)
     protocol = _PROTOCOLS[table.protocol]
     # ConfigDicts sort their keys; rows follow the paper's order, then any extra models.
     names = [n for n in protocol.PAPER if n in config.models]
     names += sorted(set(config.models) - set(names))
-    data = load_data(config)
+    data = load_splits(config.data)
     # Values the data rules out (batch size, image size) fail now, not after earlier models train.
     for name in names:
         config_lib.check_against_data(
-            config_lib.validate(model_config(config, name)),
+            config_lib.validate(config_lib.table_model_config(config, name)),
             data.train.image_shape,
             num_train=len(data.train),
             num_test=len(data.test),
@@ -59,7 +60,7 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str) -> list[Entry]:
     t0 = time.perf_counter()
     models = train_models(config, table, names, len(data.train), workdir)
     t1 = time.perf_counter()
-    result = protocol.evaluate(Context(config.seed, table, models, data, workdir))
+    result = protocol.evaluate(Context(config.seed, table, models, data, config.data.name, workdir))
     t2 = time.perf_counter()
     logging.info("%s: trained in %.0fs, evaluated in %.0fs", table.protocol, t1 - t0, t2 - t1)
 
@@ -73,23 +74,21 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str) -> list[Entry]:
         f.write(tables.markdown(result.entries))
         f.write(f"\n{result.notes}")
     tables.write_csv(os.path.join(workdir, "table.csv"), result.entries)
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(
-            {
-                "protocol": table.protocol,
-                "title": protocol.TITLE,
-                "scale": table.scale,
-                "data": config.data.name,
-                "num_train": len(data.train),
-                "num_test": len(data.test),
-                "train_seconds": t1 - t0,
-                "evaluate_seconds": t2 - t1,
-                "entries": [e._asdict() for e in result.entries],
-                "details": result.details,
-            },
-            f,
-            indent=2,
-        )
+    workdir_lib.write_json(
+        os.path.join(workdir, "results.json"),
+        {
+            "protocol": table.protocol,
+            "title": protocol.TITLE,
+            "scale": table.scale,
+            "data": config.data.name,
+            "num_train": len(data.train),
+            "num_test": len(data.test),
+            "train_seconds": t1 - t0,
+            "evaluate_seconds": t2 - t1,
+            "entries": [e._asdict() for e in result.entries],
+            "details": result.details,
+        },
+    )
     return result.entries
 
 

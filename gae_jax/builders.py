@@ -1,0 +1,371 @@
+"""Config -> objects: the one place that turns validated config sections into models,
+corruptions, priors, optimizers, training steps and sampler kernels.
+
+Every job (training, sampling, the main job, the paper tables) builds through these functions,
+so a config value means the same thing everywhere; in particular :func:`run_chains` is the one
+path by which chains run from a config (``config.sampler``'s corruption, batch-norm mode and
+tile, non-finite handling and devices).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import optax
+from absl import logging
+from jax.sharding import Mesh
+
+from gae_jax import config as config_lib
+from gae_jax import corruption as corruption_lib
+from gae_jax import evaluation, models, parallel, priors, samplers
+from gae_jax.train import adversarial, steps
+from gae_jax.train.state import TrainState, create_train_state, make_optimizer
+
+
+def build_model(model_cfg: config_lib.ModelConfig, image_shape) -> models.Autoencoder:
+    """The configured autoencoder for images of ``image_shape`` (H, W, C)."""
+    return models.build_autoencoder(
+        architecture=model_cfg.architecture,
+        image_shape=image_shape,
+        latent_dim=model_cfg.latent_dim,
+        posterior=model_cfg.posterior,
+        encoder_hidden=model_cfg.encoder_hidden,
+        decoder_hidden=model_cfg.decoder_hidden,
+        activation=model_cfg.activation,
+        conv_width=model_cfg.conv_width,
+        matmul_dtype=model_cfg.matmul_dtype,
+    )
+
+
+def build_optimizer(
+    train_cfg: config_lib.TrainConfig, learning_rate: float | None = None
+) -> optax.GradientTransformation:
+    """The configured optimizer at ``learning_rate`` (default: ``train.learning_rate``)."""
+    t = train_cfg
+    lr = t.learning_rate if learning_rate is None else learning_rate
+    return make_optimizer(t.optimizer, float(lr), b1=t.b1, b2=t.b2, momentum=t.momentum)
+
+
+def model_corruption(model_cfg: config_lib.ModelConfig) -> corruption_lib.Corruption:
+    """The training corruption of a model (identity for non-denoising families)."""
+    if not model_cfg.is_denoising:
+        return corruption_lib.identity
+    return corruption_lib.make_corruption(model_cfg.corruption, model_cfg.corruption_level)
+
+
+def latent_corruption(
+    model_cfg: config_lib.ModelConfig, sampler_cfg: config_lib.SamplerConfig
+) -> corruption_lib.Corruption | None:
+    """The latent chain's corruption: None for paper 000's eq. 1, else eq. 2's C(x~|x)
+    (``sampler.corruption`` 'model' is the model's training corruption)."""
+    s = sampler_cfg
+    if s.corruption == "model":
+        c = model_corruption(model_cfg)
+    else:
+        c = corruption_lib.make_corruption(s.corruption, s.corruption_level)
+    return None if c is corruption_lib.identity else c
+
+
+def build_prior(
+    model_cfg: config_lib.ModelConfig, *, model=None, state=None, images=None, batch_size=500
+) -> priors.Prior:
+    """The configured prior p(z).
+
+    For ``aggregate`` (the GAE's) it is the aggregated posterior of the trained ``model`` with
+    ``state``'s variables over ``images`` (float32[n, H, W, C], the training set): sampling it
+    picks a training point y and draws z ~ q(z|y) (paper 004); decode z to generate.
+    """
+    m = model_cfg
+    if m.prior == "aggregate":
+        if model is None or state is None or images is None:
+            raise ValueError("the 'aggregate' prior needs the trained model, state and images")
+        encode_fn = functools.partial(models.autoencoder_fns(model).encode, _variables(state))
+        return priors.aggregate_posterior(encode_fn, images, batch_size)
+    params = {}
+    if m.prior == "gmm_ring":
+        params = dict(num_components=m.gmm_components, radius=m.gmm_radius, std=m.gmm_std)
+    return priors.make_prior(m.prior, m.latent_dim, **params)
+
+
+def _variables(state) -> dict:
+    return models.model_variables(state)
+
+
+def build_adversary(cfg: config_lib.ExperimentConfig) -> adversarial.Adversary | None:
+    """Discriminator, prior and optimisers of an adversarial family; None for the others."""
+    m, t = cfg.model, cfg.train
+    if not m.is_adversarial:
+        return None
+    return adversarial.Adversary(
+        discriminator=models.Discriminator(
+            m.disc_hidden, m.disc_dropout, matmul_dtype=m.matmul_dtype
+        ),
+        prior=build_prior(m),
+        disc_tx=build_optimizer(t, t.disc_learning_rate or t.learning_rate),
+        gen_tx=build_optimizer(t, t.gen_learning_rate or t.learning_rate),
+    )
+
+
+def _integration_samples(model_cfg: config_lib.ModelConfig) -> int:
+    """M encodings per fake code: the configured M for idaae, one for aae and daae."""
+    return model_cfg.integration_samples if model_cfg.family == "idaae" else 1
+
+
+def build_train_step(
+    model_cfg: config_lib.ModelConfig,
+    model,
+    tx,
+    adversary: adversarial.Adversary | None = None,
+) -> steps.StepFn:
+    """The family's training step (unjitted); adversarial families need ``adversary``
+    (:func:`build_adversary`)."""
+    kwargs = dict(
+        reconstruction_loss=model_cfg.reconstruction_loss, corruption=model_corruption(model_cfg)
+    )
+    kind = model_cfg.family_spec.step
+    if kind == "ae":
+        return steps.make_ae_step(model, tx, **kwargs)
+    if kind == "vae":
+        return steps.make_vae_step(model, tx, kl_weight=model_cfg.kl_weight, **kwargs)
+    if kind == "adversarial":
+        if adversary is None:
+            raise ValueError(f"family {model_cfg.family!r} needs an adversary (build_adversary)")
+        return adversarial.make_adversarial_step(
+            model, tx, adversary, integration_samples=_integration_samples(model_cfg), **kwargs
+        )
+    if kind == "gae":
+        return steps.make_gae_step(
+            model,
+            tx,
+            reconstruction_loss=model_cfg.reconstruction_loss,
+            lambda1=model_cfg.gae_lambda1,
+            lambda2=model_cfg.gae_lambda2,
+        )
+    raise ValueError(f"no training step for family {model_cfg.family!r}")
+
+
+def build_latent_eval(cfg: config_lib.ExperimentConfig, model, adversary, train_images):
+    """For families with a prior to match (adversarial, gae): ``evaluate(state, images) ->
+    (Latents, prior)`` (see :mod:`gae_jax.evaluation.latent`); None for the others.
+
+    The GAE's prior is the aggregated posterior of ``train_images`` under the current state.
+    """
+    m = cfg.model
+    if adversary is None and m.family != "gae":
+        return None
+    if adversary is None:
+        latent_step = jax.jit(evaluation.latent.make_latent_step(model))
+        aggregate = jax.jit(lambda state, x: build_prior(m, model=model, state=state, images=x))
+        prior_fn = lambda state: aggregate(state, train_images)  # noqa: E731
+    else:
+        fake_codes = adversarial.make_fake_codes(
+            model, model_corruption(m), _integration_samples(m)
+        )
+        latent_step = jax.jit(
+            evaluation.latent.make_latent_step(
+                model,
+                corruption=model_corruption(m) if m.is_denoising else None,
+                discriminator=adversary.discriminator,
+                fake_codes=fake_codes,
+            )
+        )
+        prior_fn = lambda state: adversary.prior  # noqa: E731
+    key = jax.random.fold_in(jax.random.key(cfg.seed), 4)
+
+    def evaluate(state, images):
+        prior = prior_fn(state)
+        codes = evaluation.latent.collect_latents(
+            latent_step, state, prior, images, cfg.train.eval_batch_size, key
+        )
+        return codes, prior
+
+    return evaluate
+
+
+def init_state(cfg: config_lib.ExperimentConfig, model, tx, image_shape) -> TrainState:
+    """The freshly initialised training state of ``cfg`` (adversary included), from its seed."""
+    init_key = jax.random.fold_in(jax.random.key(cfg.seed), 0)
+    adversary = build_adversary(cfg)
+    state = create_train_state(init_key, model, tx, image_shape)
+    if adversary is None:
+        return state
+    disc_key = jax.random.fold_in(jax.random.key(cfg.seed), 3)
+    return adversarial.init_adversary(disc_key, state, adversary, cfg.model.latent_dim)
+
+
+def build_mesh(cfg: config_lib.ExperimentConfig) -> Mesh:
+    """The training mesh: ``config.mesh.data`` devices (0: all) along a ``data`` axis.
+
+    Raises:
+      ConfigError: the batch size does not split evenly across the devices.
+    """
+    mesh = parallel.make_mesh(cfg.mesh.data, axis_name="data")
+    n = mesh.devices.size
+    if cfg.train.batch_size % n:
+        raise config_lib.ConfigError(
+            f"config.train.batch_size={cfg.train.batch_size} does not split across the {n} "
+            f"devices of config.mesh.data={cfg.mesh.data}; valid: a batch size that is a "
+            f"multiple of {n}, or config.mesh.data set to a divisor of the batch size"
+        )
+    return mesh
+
+
+# --- Sampling ---------------------------------------------------------------------------------
+
+
+def sampler_fns(model, sampler_cfg: config_lib.SamplerConfig) -> models.AutoencoderFns:
+    """The model's pure functions with the sampler's batch-norm mode and tile."""
+    s = sampler_cfg
+    return models.autoencoder_fns(
+        model, batch_stats_mode=s.batch_stats_mode, bn_tile_size=s.bn_tile_size or None
+    )
+
+
+def latent_kernel(
+    fns: models.AutoencoderFns,
+    corruption: corruption_lib.Corruption | None,
+    sampler_cfg: config_lib.SamplerConfig,
+) -> Callable[[Any], samplers.Kernel]:
+    """``variables -> Kernel``: the latent chain (eq. 1, or eq. 2 with ``corruption``)."""
+    return lambda variables: samplers.latent_chain(
+        fns.decode_mean,
+        fns.sample_code,
+        variables,
+        corruption=corruption,
+        bernoulli=sampler_cfg.bernoulli_decode,
+    )
+
+
+def reinjection_kernel(
+    fns: models.AutoencoderFns, sampler_cfg: config_lib.SamplerConfig
+) -> Callable[[Any], samplers.Kernel]:
+    """``variables -> Kernel``: paper 002's reinjection chain with the sampler's settings."""
+    s = sampler_cfg
+    return lambda variables: samplers.reinjection_chain(
+        fns.reconstruct_mean,
+        variables,
+        step_size=s.reinjection_step_size,
+        restart_every=s.reinjection_restart_every or None,
+        burn_in_restarts=s.reinjection_burn_in_restarts,
+    )
+
+
+class ChainRun(NamedTuple):
+    """The outputs of :func:`run_chains` (device arrays) and what it measured."""
+
+    state0: Any  # the kernel's initial state
+    final: Any  # the kernel's final state
+    trace: Any  # transform(state, info) at the record steps, stacked on a leading axis
+    stats: dict  # timing (compile/run seconds, devices) and non-finite counts, JSON-ready
+
+
+def run_chains(
+    sampler_cfg: config_lib.SamplerConfig,
+    make_kernel: Callable[[Any], samplers.Kernel],
+    variables,
+    init_arg: jax.Array,
+    num_steps: int,
+    record_steps: tuple[int, ...],
+    transform: Callable,
+    rng_key: jax.Array,
+    *,
+    name: str,
+    mesh: Mesh | None = None,
+    draw_init: Callable[[jax.Array, int, Any], jax.Array] | None = None,
+) -> ChainRun:
+    """Compiles and runs one batch of chains as a single call, the way every job samples.
+
+    The kernel is guarded (:func:`~gae_jax.samplers.guard_non_finite`): non-finite chains are
+    counted, and re-drawn with ``draw_init`` if ``sampler_cfg.on_non_finite`` is ``restart``.
+    Chains are split over ``mesh`` (default: ``sampler_cfg.num_devices`` devices along a
+    ``chains`` axis) when their number divides evenly.
+
+    Args:
+      make_kernel: ``variables -> Kernel`` (e.g. :func:`latent_kernel`).
+      variables: the model's variables.
+      init_arg: float32[chains, ...], the argument of the kernel's ``init``.
+      draw_init: ``(rng_key, num_chains, variables) -> init_arg``, the start distribution; None
+        for chains started at chosen points (interpolations), which are counted, not re-drawn.
+      name: the run's name in logs and ``stats``.
+
+    Returns:
+      A :class:`ChainRun`.
+    """
+    restart = sampler_cfg.on_non_finite == "restart" and draw_init is not None
+    mesh = parallel.make_mesh(sampler_cfg.num_devices) if mesh is None else mesh
+
+    def run(key, variables, init_arg):
+        kernel = make_kernel(variables)
+        fresh = lambda k, n: kernel.init(draw_init(k, n, variables))  # noqa: E731
+        guarded = samplers.guard_non_finite(kernel, fresh if restart else None)
+        state0 = guarded.init(init_arg)
+        final, trace = samplers.sample_chains(
+            key,
+            guarded,
+            state0,
+            num_steps,
+            record_steps=record_steps,
+            transform=lambda state, info: transform(state.state, info),
+        )
+        return state0.state, final.state, final.num_non_finite, trace
+
+    n = init_arg.shape[0]
+    sharded = n % mesh.devices.size == 0
+    init_arg = (parallel.shard_leading_axis if sharded else parallel.replicate)(init_arg, mesh)
+    args = (parallel.replicate(rng_key, mesh), parallel.replicate(variables, mesh), init_arg)
+    t0 = time.perf_counter()
+    compiled = jax.jit(run).lower(*args).compile()
+    t1 = time.perf_counter()
+    state0, final, num_non_finite, trace = jax.block_until_ready(compiled(*args))
+    t2 = time.perf_counter()
+    num_non_finite = np.asarray(num_non_finite)
+    if num_non_finite.any():
+        logging.warning(
+            "%s: %d of %d chains turned non-finite (%s)",
+            name,
+            (num_non_finite > 0).sum(),
+            n,
+            "restarted" if restart else "left as they are; sampler.on_non_finite=restart re-draws",
+        )
+    logging.info(
+        "%s: %d chains x %d steps in %.2fs (compile %.2fs)", name, n, num_steps, t2 - t1, t1 - t0
+    )
+    stats = {
+        "non_finite": {
+            "chains": int((num_non_finite > 0).sum()),
+            "transitions": int(num_non_finite.sum()),
+            "restarted": restart,
+        },
+        "timing": {
+            "chains": n,
+            "steps": num_steps,
+            "devices": mesh.devices.size if sharded else 1,
+            "compile_seconds": t1 - t0,
+            "run_seconds": t2 - t1,
+        },
+    }
+    return ChainRun(state0, final, trace, stats)
+
+
+__all__ = [
+    "ChainRun",
+    "build_adversary",
+    "build_latent_eval",
+    "build_mesh",
+    "build_model",
+    "build_optimizer",
+    "build_prior",
+    "build_train_step",
+    "init_state",
+    "latent_corruption",
+    "latent_kernel",
+    "model_corruption",
+    "reinjection_kernel",
+    "run_chains",
+    "sampler_fns",
+]

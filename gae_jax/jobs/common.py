@@ -1,0 +1,100 @@
+"""What several jobs share: named keys, split loading and the cached ground-truth classifier."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zlib
+from typing import NamedTuple
+
+import flax.serialization
+import jax
+
+from gae_jax import data as data_lib
+from gae_jax import evaluation
+from gae_jax import workdir as workdir_lib
+
+CLASSIFIER_DIR = "classifier"
+
+
+def named_key(seed: int, *names: str) -> jax.Array:
+    """A key per named use, so adding a run or a measure never changes another's randomness."""
+    return jax.random.fold_in(jax.random.key(seed), zlib.crc32("/".join(names).encode()))
+
+
+class Splits(NamedTuple):
+    train: data_lib.Dataset
+    validation: data_lib.Dataset
+    test: data_lib.Dataset
+
+
+def load_splits(data_cfg) -> Splits:
+    """The train, validation and test splits of ``config.data`` (a DataConfig or ConfigDict)."""
+    load = lambda split: data_lib.load_dataset(  # noqa: E731
+        data_cfg.name, split, tfds_data_dir=data_cfg.tfds_data_dir
+    )
+    return Splits(load("train"), load("validation"), load("test"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierSettings:
+    """How the ground-truth classifier is trained (the cache key, with the data's name)."""
+
+    hidden: tuple[int, ...] = (500, 500)
+    num_steps: int = 1000
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+
+
+def ground_truth_classifier(
+    rng_key: jax.Array,
+    settings: ClassifierSettings,
+    data_name: str,
+    train: data_lib.Dataset,
+    cache_dir: str | None,
+) -> tuple[evaluation.MLPClassifier, dict, bool]:
+    """Paper 002's ground-truth classifier on the real training split, cached in ``cache_dir``
+    (None: no cache) and reused while the data and settings are the same.
+
+    Returns:
+      ``(model, params, cached)``; ``cached`` is True if the parameters were restored.
+    """
+    num_classes = int(train.labels.max()) + 1
+    model = evaluation.MLPClassifier(num_classes, settings.hidden)
+    key = {"data": data_name, "num_classes": num_classes, **dataclasses.asdict(settings)}
+    key["hidden"] = list(settings.hidden)
+    if cache_dir is not None:
+        settings_path = os.path.join(cache_dir, "classifier.json")
+        params_path = os.path.join(cache_dir, "params.msgpack")
+        complete = os.path.exists(settings_path) and os.path.exists(params_path)
+        if complete and workdir_lib.read_json(settings_path) == key:
+            template = model.init(rng_key, train.images[:1])["params"]
+            with open(params_path, "rb") as f:
+                return model, flax.serialization.from_bytes(template, f.read()), True
+    params = evaluation.train_classifier(
+        rng_key,
+        model,
+        train.images,
+        train.labels,
+        num_steps=settings.num_steps,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+    ).params
+    if cache_dir is not None:
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = f"{params_path}.tmp{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(flax.serialization.to_bytes(params))
+        os.replace(tmp, params_path)
+        workdir_lib.write_json(settings_path, key)  # written last: marks the parameters complete
+    return model, params, False
+
+
+__all__ = [
+    "CLASSIFIER_DIR",
+    "ClassifierSettings",
+    "Splits",
+    "ground_truth_classifier",
+    "load_splits",
+    "named_key",
+]

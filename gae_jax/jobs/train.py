@@ -1,0 +1,179 @@
+"""``train_and_evaluate(config, workdir)``: the training job behind ``experiments.train``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from jax.sharding import NamedSharding, PartitionSpec
+
+from gae_jax import builders, checkpoint, data, parallel, plotting
+from gae_jax import config as config_lib
+from gae_jax import workdir as workdir_lib
+from gae_jax.evaluation import latent
+from gae_jax.train import steps
+from gae_jax.train.loop import check_finite, dispatch_end, jit_train_steps
+from gae_jax.train.writer import MetricWriter, Progress
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Trains the configured model, checkpointing into ``workdir`` and resuming from it.
+
+    Writes ``config.json``, ``metrics.jsonl`` (rows with ``split`` train / validation / test),
+    TensorBoard events under ``tensorboard/``, checkpoints under ``checkpoints/`` and a final
+    ``summary.json``. Returns the summary.
+    """
+    cfg = config_lib.validate(config)
+    workdir_lib.check_resumable(workdir, cfg)
+
+    train_ds = data.load_dataset(cfg.data.name, "train", tfds_data_dir=cfg.data.tfds_data_dir)
+    val_ds = data.load_dataset(cfg.data.name, "validation", tfds_data_dir=cfg.data.tfds_data_dir)
+    test_ds = data.load_dataset(cfg.data.name, "test", tfds_data_dir=cfg.data.tfds_data_dir)
+    # Values that depend on the data fail here: before the workdir is touched or anything is
+    # compiled, and (sampler section included) before hours of training rather than after.
+    config_lib.check_against_data(
+        cfg, train_ds.image_shape, num_train=len(train_ds), num_test=len(test_ds)
+    )
+    os.makedirs(workdir, exist_ok=True)
+    order = data.BatchOrder(len(train_ds), cfg.train.batch_size, cfg.seed)
+    image_shape = train_ds.image_shape
+
+    model = builders.build_model(cfg.model, image_shape)
+    t = cfg.train
+    tx = builders.build_optimizer(t)
+    mesh = builders.build_mesh(cfg)
+    ckpt = checkpoint.Checkpointer(workdir, max_to_keep=t.keep_checkpoints)
+    try:
+        state = workdir_lib.restore_or_create(cfg, ckpt, model, tx, image_shape, mesh)
+    except BaseException:
+        ckpt.close()  # a refused checkpoint must not leave orbax's background threads running
+        raise
+    workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), dataclasses.asdict(cfg))
+    start_step = int(state.step)
+
+    root = jax.random.key(cfg.seed)
+    train_key, eval_key = jax.random.fold_in(root, 1), jax.random.fold_in(root, 2)
+    adversary = builders.build_adversary(cfg)
+    skip = t.on_non_finite == "skip"
+    step_fn = builders.build_train_step(cfg.model, model, tx, adversary)
+    train_steps = jit_train_steps(steps.skip_non_finite(step_fn) if skip else step_fn, mesh)
+    batch_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
+    eval_step = jax.jit(
+        steps.make_eval_step(model, corruption=builders.model_corruption(cfg.model))
+    )
+    latent_eval = builders.build_latent_eval(cfg, model, adversary, train_ds.images)
+
+    def run_eval(state, ds):
+        metrics = steps.evaluate(eval_step, state, ds.images, t.eval_batch_size, eval_key)
+        if latent_eval is not None:
+            metrics.update(latent.latent_metrics(*latent_eval(state, ds.images)))
+        return metrics
+
+    eval_every = t.eval_every or order.steps_per_epoch
+
+    writer = MetricWriter(workdir, resume_step=start_step)
+    if start_step == 0:
+        writer.write(0, "test", run_eval(state, test_ds))  # the untrained model, as a baseline
+    logging.info(
+        "Training %s (%s, z=%d) on %s: %d examples, %d steps/epoch, steps %d -> %d",
+        cfg.model.family,
+        cfg.model.architecture,
+        cfg.model.latent_dim,
+        cfg.data.name,
+        len(train_ds),
+        order.steps_per_epoch,
+        start_step,
+        t.num_steps,
+    )
+    progress = Progress(t.num_steps, start_step, prefix=f"[{cfg.model.family}] ")
+    t0 = time.perf_counter()
+    train_time = 0.0
+    checked_step = start_step  # the last step whose state was seen to be finite
+    skipped_flags = []  # "skip" mode: device float32[K] of the log window, summed when logging
+    skipped_total = 0
+    try:
+        done = start_step
+        while done < t.num_steps:
+            step, done = done, dispatch_end(done, t, eval_every)
+            batches = np.stack([train_ds.images[order.indices(s)] for s in range(step, done)])
+            batches = parallel.shard_host_array(batches, batch_sharding)
+            state, metrics = train_steps(state, batches, train_key)
+            if skip:
+                skipped_flags.append(metrics.pop("skipped"))
+            is_last = done == t.num_steps
+            log_now = done % t.log_every == 0 or is_last
+            save_now = done % t.checkpoint_every == 0 or is_last
+            if log_now or save_now:
+                metrics = {k: float(v[-1]) for k, v in metrics.items()}  # step done; host sync
+                if not skip:  # skipping keeps the state finite by construction
+                    check_finite(done, checked_step, cfg.model.family, metrics, state, ckpt)
+                    checked_step = done
+            if log_now:
+                if skip:
+                    flags = jnp.concatenate(skipped_flags)
+                    metrics["skipped_steps"] = int(jnp.sum(flags))
+                    if metrics["skipped_steps"]:
+                        logging.warning(
+                            "[%s] skipped %d non-finite updates in the %d steps up to step %d",
+                            cfg.model.family,
+                            metrics["skipped_steps"],
+                            flags.shape[0],
+                            done,
+                        )
+                    skipped_total += metrics["skipped_steps"]
+                    skipped_flags = []
+                writer.write(done, "train", metrics)
+                progress.update(done, metrics)
+            if done % eval_every == 0 or is_last:
+                val = run_eval(state, val_ds)
+                writer.write(done, "validation", val)
+                logging.info("[%s] step %d validation %s", cfg.model.family, done, _fmt(val))
+            if save_now:
+                ckpt.save(done, state)
+        jax.block_until_ready(state)
+        train_time = time.perf_counter() - t0
+        test = run_eval(state, test_ds)
+        writer.write(int(state.step), "test", test)
+        if latent_eval is not None:
+            title = f"{cfg.model.family}, prior {cfg.model.prior}: {cfg.data.name} test split"
+            _write_latent_report(workdir, *latent_eval(state, test_ds.images), title=title)
+    finally:
+        ckpt.close()
+        writer.close()
+
+    steps_run = t.num_steps - start_step
+    summary = {
+        "family": cfg.model.family,
+        "data": cfg.data.name,
+        "step": int(state.step),
+        "steps_this_run": steps_run,
+        "train_seconds": train_time,
+        "steps_per_second": steps_run / train_time if steps_run and train_time else None,
+        "skipped_steps": skipped_total,
+        "test": test,
+    }
+    workdir_lib.write_json(os.path.join(workdir, workdir_lib.SUMMARY_FILE), summary)
+    logging.info("[%s] test %s", cfg.model.family, _fmt(test))
+    return summary
+
+
+def _write_latent_report(workdir: str, latents, prior, *, title: str) -> None:
+    """Paper 001's Fig. 2 (encodings of clean and corrupted data against the prior) and the
+    codes' moments, into ``workdir``."""
+    fig = plotting.encoding_histogram_figure(latent.labelled_sets(latents), title=title)
+    fig.savefig(os.path.join(workdir, workdir_lib.HISTOGRAM_FILE), dpi=100)
+    moments = latent.latent_moments(latents, prior, title=title)
+    workdir_lib.write_json(os.path.join(workdir, workdir_lib.MOMENTS_FILE), moments, indent=1)
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+
+
+__all__ = ["train_and_evaluate"]
