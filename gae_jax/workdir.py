@@ -37,8 +37,19 @@ HISTOGRAM_FILE = "encodings_hist.png"
 MOMENTS_FILE = "encodings_moments.json"
 
 
+def is_writer() -> bool:
+    """Whether this process writes the workdir's files: process 0 of a multi-process job (every
+    process computes the same values; only one records them)."""
+    return jax.process_index() == 0
+
+
 def write_json(path: str, obj, *, indent: int = 2) -> None:
-    """Writes atomically: a run killed mid-write leaves the previous file, never half of one."""
+    """Writes atomically: a run killed mid-write leaves the previous file, never half of one.
+
+    A no-op on processes other than process 0 (see :func:`is_writer`).
+    """
+    if not is_writer():
+        return
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=indent)
@@ -131,6 +142,7 @@ __all__ = [
     "SAMPLE_SUMMARY_FILE",
     "SUMMARY_FILE",
     "check_resumable",
+    "is_writer",
     "load_trained",
     "read_json",
     "restore_or_create",
