@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -94,11 +96,103 @@ def pairwise_reconstruction_loss(name: str, logits: jax.Array, x: jax.Array) -> 
     return jnp.square(xx).sum(-1)[:, None] - 2.0 * xx @ s.T + jnp.square(s).sum(-1)[None, :]
 
 
-def mixture_nll(name: str, logits: jax.Array, x: jax.Array) -> jax.Array:
-    """-log (1/Bz) sum_j p(x_i | z_j): the minibatch estimate of the GAE likelihood term
-    (paper 004), where z_j ~ q(z|x_j) are the codes of the batch itself. float32[Bx]."""
-    log_lik = -pairwise_reconstruction_loss(name, logits, x)
-    return -(jax.nn.logsumexp(log_lik, axis=-1) - jnp.log(logits.shape[0]))
+def mixture_log_weights(batch_size: int, num_train: int) -> jax.Array:
+    """Log-weights of the minibatch estimate of the full-n mixture (paper 004), float32[B, B].
+
+    The mixture term of the GAE likelihood for training point i is
+    (1/n) sum_j p(x_i | z_j) over all n training codes: weight 1/n on its own code and total
+    weight (n - 1)/n on the other n - 1. A minibatch of B distinct training points drawn
+    uniformly holds i's own code and B - 1 of the others, each of which stands for
+    (n - 1)/(B - 1) of them, so the estimate
+
+        (1/n) p(x_i | z_i) + ((n - 1)/n) mean_{j != i in batch} p(x_i | z_j)
+
+    has the full mixture as its expectation over batches, whatever B. Entry [i, j] of the
+    result is log(1/n) on the diagonal and log((n - 1)/(n (B - 1))) off it; each row's
+    weights sum to 1. With B = n both are log(1/n) (the exact mixture); with n = B = 1 the
+    single entry is 0.
+
+    Args:
+      batch_size: B >= 1, the number of distinct training points in the minibatch.
+      num_train: n >= B, the number of training points the mixture runs over.
+    """
+    if not isinstance(num_train, int) or isinstance(num_train, bool) or num_train < 1:
+        raise ValueError(
+            f"num_train must be a positive int (the training set size), got {num_train!r}"
+        )
+    if batch_size > num_train:
+        raise ValueError(
+            f"a minibatch of {batch_size} distinct training points needs num_train >= "
+            f"{batch_size}, got num_train={num_train}"
+        )
+    if batch_size < 2 and num_train > 1:
+        raise ValueError(
+            f"the mixture over n = {num_train} training codes needs minibatches of at least 2 "
+            f"(one's own code and another), got batch size {batch_size}"
+        )
+    own = -math.log(num_train)
+    if batch_size == 1:
+        return jnp.full((1, 1), own, jnp.float32)
+    other = math.log(num_train - 1) - math.log(num_train) - math.log(batch_size - 1)
+    return jnp.where(jnp.eye(batch_size, dtype=bool), own, other).astype(jnp.float32)
+
+
+def mixture_nll(
+    name: str, logits: jax.Array, x: jax.Array, num_train: int | None = None
+) -> jax.Array:
+    """Minibatch estimate of -log (1/n) sum_j p(x_i | z_j), the GAE likelihood term (paper 004).
+
+    Args:
+      name: reconstruction loss, ``bce`` or ``mse`` (``mse`` is -log p up to a constant).
+      logits: float32[B, ...], decodings of z_j ~ q(z|x_j) for the batch's own x_j, in the
+        same order as ``x``.
+      x: float32[B, ...], the batch: B distinct training points.
+      num_train: n, the size of the training set the mixture runs over. Then the own code is
+        weighted 1/n and the other B - 1 codes share (n - 1)/n (see
+        :func:`mixture_log_weights`), so the estimate's expectation over minibatches (of
+        the mixture likelihood itself; its log carries a Jensen gap that shrinks as B grows)
+        does not depend on B. ``None``: the mixture over the B batch codes alone, each
+        weighted 1/B -- the old estimate, whose own-code weight 1/B instead of 1/n makes the
+        objective depend on B; the same as ``num_train=B``.
+
+    Returns:
+      float32[B], computed with logsumexp of log p(x_i | z_j) + log w_ij.
+    """
+    if num_train is not None and logits.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"the own-code weighting needs one code per example, got {logits.shape[0]} codes "
+            f"for {x.shape[0]} examples"
+        )
+    return batch_mixture_nll(-pairwise_reconstruction_loss(name, logits, x), num_train)
+
+
+def batch_mixture_nll(log_lik: jax.Array, num_train: int | None = None) -> jax.Array:
+    """:func:`mixture_nll` from the minibatch's log-likelihood matrix, float32[B].
+
+    Args:
+      log_lik: float32[B, B], entry [i, j] = log p(x_i | z_j) for the batch's own codes (the
+        diagonal is each example's own code); float32[Bx, Bz] if ``num_train`` is None.
+      num_train: n, or ``None`` for the batch-only mixture (see :func:`mixture_nll`).
+
+    Because log is concave, E[log of the estimate] <= log of the full mixture: in expectation
+    over minibatches the returned NLL is an upper bound on the full-n mixture NLL, exact for
+    B = n and tightening as B grows (the gap is about Var/(2 mean^2) of the estimate, small
+    when each example's own code dominates its mixture, as it does for images).
+    """
+    if num_train is None:
+        return -(jax.nn.logsumexp(log_lik, axis=-1) - jnp.log(log_lik.shape[-1]))
+    log_weights = mixture_log_weights(log_lik.shape[0], num_train)
+    return -jax.nn.logsumexp(log_lik + log_weights, axis=-1)
+
+
+def full_mixture_nll(log_lik: jax.Array) -> jax.Array:
+    """-log (1/n) sum_j p(x_i | z_j) from a full log-likelihood matrix, float32[Bx].
+
+    Args:
+      log_lik: float32[Bx, n], entry [i, j] = log p(x_i | z_j) over all n training codes
+        (e.g. ``-pairwise_reconstruction_loss`` in chunks of the training set).
+    """
+    return -(jax.nn.logsumexp(log_lik, axis=-1) - jnp.log(log_lik.shape[-1]))
 
 
 def gae_regulariser(
@@ -125,6 +219,7 @@ def gae_loss(
     *,
     lambda1: float,
     lambda2: float,
+    num_train: int | None = None,
 ) -> jax.Array:
     """The GAE objective per example, float32[B]: :func:`mixture_nll` + :func:`gae_regulariser`.
 
@@ -134,5 +229,8 @@ def gae_loss(
       x: float32[B, ...], the batch.
       mean, log_var: float32[B, D], the parameters of q(z|x_j).
       lambda1, lambda2: regulariser weights.
+      num_train: n, the training set size (see :func:`mixture_nll`; ``None`` is the old
+        batch-only mixture).
     """
-    return mixture_nll(name, logits, x) + gae_regulariser(mean, log_var, lambda1, lambda2)
+    mixture = mixture_nll(name, logits, x, num_train)
+    return mixture + gae_regulariser(mean, log_var, lambda1, lambda2)

@@ -8,6 +8,7 @@ Static configuration is bound by the factory; wrap the result in ``jax.jit`` onc
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import jax
@@ -155,22 +156,43 @@ def make_gae_step(
     reconstruction_loss: str = "bce",
     lambda1: float,
     lambda2: float,
+    num_train: int | None = None,
 ) -> StepFn:
-    """``gae`` (paper 004): one gradient step on the minibatch mixture likelihood.
+    """``gae`` (paper 004): one gradient step on the minibatch estimate of the mixture likelihood.
 
-    Loss per example: -log (1/B) sum_j p(x_i | z_j) with z_j ~ q(z|x_j) reparameterised
-    (every example's likelihood under the codes of the whole batch, by logsumexp), plus
+    Loss per example: -log[(1/n) p(x_i | z_i) + ((n - 1)/n) mean_{j != i} p(x_i | z_j)] with
+    z_j ~ q(z|x_j) reparameterised for the B examples of the batch -- an estimate of the
+    paper's -log (1/n) sum_{j <= n} p(x_i | z_j) over all n training codes whose expectation
+    over minibatches (of the mixture itself) does not depend on B -- plus
     lambda1 sum mu^2 - lambda2 sum(1 + log s^2 - s^2); see :func:`gae_jax.losses.gae_loss`.
 
     Paper 004 fits the likelihood by EM with y (the mixture component) and z latent. The
-    gradient of log sum_j p(x_i|z_j) is sum_j w_ij grad log p(x_i|z_j) with the E-step
-    responsibilities w_ij = softmax_j log p(x_i|z_j), so this step is a generalised EM step
-    (exact E-step over the minibatch, one gradient M-step) without a separate E pass; an
-    exact E-step over all n training points would cost n decodings per example.
+    gradient of log sum_j w_j p(x_i|z_j) is sum_j r_ij grad log p(x_i|z_j) with the E-step
+    responsibilities r_ij = softmax_j (log w_j + log p(x_i|z_j)), so this step is a generalised
+    EM step (E-step over the minibatch's codes standing in for all n, one gradient M-step).
+
+    Args:
+      model: the Gaussian-encoder autoencoder.
+      tx: its optimiser.
+      reconstruction_loss: ``bce`` or ``mse``.
+      lambda1, lambda2: regulariser weights.
+      num_train: n, the number of training examples the batches are drawn from (distinct
+        examples per batch, 2 <= B <= n). ``None`` is deprecated: it keeps the old
+        batch-only mixture, whose own-code weight 1/B instead of 1/n makes the objective
+        depend on the batch size.
 
     Metrics: ``loss``, ``mixture_nll``, ``regulariser`` and ``recon_loss`` (of each x under its
     own code, comparable with the other families).
     """
+    if num_train is None:
+        warnings.warn(
+            "make_gae_step(num_train=None) uses the batch-only mixture, whose objective depends "
+            "on the batch size; pass num_train=<number of training examples>",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    elif not isinstance(num_train, int) or isinstance(num_train, bool) or num_train < 2:
+        raise ValueError(f"num_train must be the training set size, an int >= 2, got {num_train!r}")
     recon_fn = losses.reconstruction_loss(reconstruction_loss)
 
     def step(state: TrainState, batch: jax.Array, rng_key: jax.Array):
@@ -179,7 +201,7 @@ def make_gae_step(
         def loss_fn(params):
             out, batch_stats = _apply_train(model, params, state.batch_stats, batch, k_latent)
             mean, log_var = out.posterior
-            mixture = losses.mixture_nll(reconstruction_loss, out.logits, batch)
+            mixture = losses.mixture_nll(reconstruction_loss, out.logits, batch, num_train)
             reg = losses.gae_regulariser(mean, log_var, lambda1, lambda2)
             loss = (mixture + reg).mean()
             metrics = {
