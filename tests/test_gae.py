@@ -110,3 +110,54 @@ def test_gae_trains_and_samples_from_its_aggregate_posterior(tmp_path):
 def test_gae_config_is_gaussian_and_needs_the_aggregate_prior():
     cfg = config_lib.validate(_config(10))
     assert cfg.model.posterior == "gaussian" and not cfg.model.is_denoising
+
+
+def _tiny_gae_step(num_train):
+    import optax
+
+    from gae_jax import models
+    from gae_jax.train import state as state_lib
+    from gae_jax.train import steps
+
+    model = models.build_autoencoder(
+        architecture="mlp",
+        image_shape=(8, 8, 1),
+        latent_dim=2,
+        posterior="gaussian",
+        encoder_hidden=(16,),
+        decoder_hidden=(16,),
+    )
+    tx = optax.adam(1e-3)
+    state = state_lib.create_train_state(jax.random.key(1), model, tx, (8, 8, 1))
+    step = steps.make_gae_step(model, tx, lambda1=0.5, lambda2=0.5, num_train=num_train)
+    return model, state, step
+
+
+def test_gae_step_weights_the_mixture_by_the_training_set_size():
+    model, state, step = _tiny_gae_step(num_train=100)
+    batch = jax.random.uniform(jax.random.key(2), (8, 8, 8, 1))
+    rng_key = jax.random.key(3)
+    _, metrics = jax.jit(step)(state, batch, rng_key)
+    # The same forward pass by hand: the step's key is fold_in(rng_key, state.step).
+    out, _ = model.apply(
+        {"params": state.params, "batch_stats": state.batch_stats},
+        batch,
+        train=True,
+        rngs={"latent": jax.random.fold_in(rng_key, state.step)},
+        mutable=["batch_stats"],
+    )
+    expected = losses.mixture_nll("bce", out.logits, batch, num_train=100).mean()
+    np.testing.assert_allclose(metrics["mixture_nll"], expected, rtol=1e-5)
+    old = losses.mixture_nll("bce", out.logits, batch).mean()
+    assert abs(float(metrics["mixture_nll"]) - float(old)) > 1e-2  # the weighting matters
+
+
+def test_gae_step_num_train_is_checked():
+    with pytest.warns(DeprecationWarning, match="num_train"):
+        _tiny_gae_step(num_train=None)
+    for bad in (0, 1, 2.5, True, "100"):
+        with pytest.raises(ValueError, match="num_train"):
+            _tiny_gae_step(num_train=bad)
+    _, state, step = _tiny_gae_step(num_train=4)
+    with pytest.raises(ValueError, match="num_train >= 8"):
+        step(state, jnp.zeros((8, 8, 8, 1)), jax.random.key(0))
