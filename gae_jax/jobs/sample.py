@@ -62,31 +62,16 @@ class _Context:
         return os.path.join(self.out_dir, name)
 
 
-def _run_chains(
-    ctx: _Context,
-    make_kernel: Callable[[dict], Kernel],
-    init_arg: jax.Array,
-    num_steps: int,
-    record_steps: tuple[int, ...],
-    transform: Callable,
-    rng_key: jax.Array,
-    name: str,
-    draw_init: Callable[[jax.Array, int, dict], jax.Array] | None = None,
-):
-    """:func:`gae_jax.builders.run_chains` on the context's model; stores its timings and
-    non-finite counts in the summary. Returns ``(state0, final_state, trace)``."""
+def _run_chains(ctx: _Context, make_kernel: Callable[[dict], Kernel], init_arg, *args, **kwargs):
+    """:func:`gae_jax.builders.run_chains` (same arguments after ``init_arg``) on the context's
+    model and mesh; stores its timings and non-finite counts in the summary.
+
+    Returns:
+      ``(state0, final_state, trace)``.
+    """
+    name = kwargs["name"]
     run = builders.run_chains(
-        ctx.sampler,
-        make_kernel,
-        ctx.variables,
-        init_arg,
-        num_steps,
-        record_steps,
-        transform,
-        rng_key,
-        name=name,
-        mesh=ctx.mesh,
-        draw_init=draw_init,
+        ctx.sampler, make_kernel, ctx.variables, init_arg, *args, mesh=ctx.mesh, **kwargs
     )
     ctx.summary.setdefault("non_finite", {})[name] = run.stats["non_finite"]
     ctx.summary.setdefault("timings", {})[name] = run.stats["timing"]
@@ -148,8 +133,8 @@ def sample_latent(ctx: _Context) -> None:
         _record_steps(s),
         transform,
         ctx.key("latent"),
-        "latent",
-        draw,
+        name="latent",
+        draw_init=draw,
     )
     steps = s.record_steps
     has_start = steps[0] == 0
@@ -195,7 +180,7 @@ def sample_interpolation(ctx: _Context) -> None:
         record,
         lambda state, info: state.x,
         ctx.key("slerp"),
-        "interpolation",
+        name="interpolation",
     )
     shape = (s.slerp_pairs, s.slerp_points, *endpoints.shape[1:])
     original = np.asarray(state0.x).reshape(shape)
@@ -234,8 +219,8 @@ def sample_reinjection(ctx: _Context, image_shape) -> None:
         tuple(range(1, num_steps + 1)),
         transform,
         ctx.key("reinjection"),
-        "reinjection",
-        draw,
+        name="reinjection",
+        draw_init=draw,
     )
     xs, kept, restarted = np.asarray(xs), np.asarray(kept), np.asarray(restarted)
     ctx.arrays["reinjection_x"] = xs[kept][: s.reinjection_num_samples].astype(np.float16)
@@ -276,8 +261,8 @@ def sample_ascent(ctx: _Context, image_shape) -> None:
         _record_steps(s),
         transform,
         ctx.key("ascent"),
-        "ascent",
-        draw,
+        name="ascent",
+        draw_init=draw,
     )
     images = np.asarray(xs)
     if s.record_steps[0] == 0:
