@@ -121,9 +121,12 @@ def build_train_step(
     model,
     tx,
     adversary: adversarial.Adversary | None = None,
+    *,
+    num_train: int | None = None,
 ) -> steps.StepFn:
     """The family's training step (unjitted); adversarial families need ``adversary``
-    (:func:`build_adversary`)."""
+    (:func:`build_adversary`), the GAE the number of training examples ``num_train`` (its
+    objective is a mixture over all n training codes)."""
     kwargs = dict(
         reconstruction_loss=model_cfg.reconstruction_loss, corruption=model_corruption(model_cfg)
     )
@@ -145,6 +148,7 @@ def build_train_step(
             reconstruction_loss=model_cfg.reconstruction_loss,
             lambda1=model_cfg.gae_lambda1,
             lambda2=model_cfg.gae_lambda2,
+            num_train=num_train,
         )
     raise ValueError(f"no training step for family {model_cfg.family!r}")
 

@@ -61,7 +61,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     train_key, eval_key = jax.random.fold_in(root, 1), jax.random.fold_in(root, 2)
     adversary = builders.build_adversary(cfg)
     skip = t.on_non_finite == "skip"
-    step_fn = builders.build_train_step(cfg.model, model, tx, adversary)
+    step_fn = builders.build_train_step(
+        cfg.model, model, tx, adversary, num_train=len(train_ds)
+    )
     train_steps = jit_train_steps(steps.skip_non_finite(step_fn) if skip else step_fn, mesh)
     batch_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
     eval_step = jax.jit(
