@@ -113,7 +113,7 @@ def build_adversary(cfg: config_lib.ExperimentConfig) -> adversarial.Adversary |
 
 def _integration_samples(model_cfg: config_lib.ModelConfig) -> int:
     """M encodings per fake code: the configured M for idaae, one for aae and daae."""
-    return model_cfg.integration_samples if model_cfg.family == "idaae" else 1
+    return model_cfg.integration_samples if model_cfg.is_integrating else 1
 
 
 def build_train_step(
@@ -160,7 +160,7 @@ def build_latent_eval(cfg: config_lib.ExperimentConfig, model, adversary, train_
     The GAE's prior is the aggregated posterior of ``train_images`` under the current state.
     """
     m = cfg.model
-    if adversary is None and m.family != "gae":
+    if adversary is None and m.family_spec.step != "gae":
         return None
     if adversary is None:
         latent_step = jax.jit(evaluation.latent.make_latent_step(model))

@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import csv
 import html
-import json
 import math
 import os
 
 import numpy as np
 
 from gae_jax import plotting
+from gae_jax import workdir as workdir_lib
 from gae_jax.workdir import SAMPLES_DIR
 
 REPORT_FILE = "report.html"
@@ -319,8 +319,7 @@ measures (as kernel centres for Parzen, as samples for FD and classes), for scal
 def write_report(workdir: str, summary: dict) -> None:
     """Writes ``summary.json``, ``summary.csv`` and ``report.html`` into ``workdir`` (figures
     from :func:`write_figures` and the models' sample figures must exist)."""
-    with open(os.path.join(workdir, SUMMARY_JSON), "w") as f:
-        json.dump(summary, f, indent=2)
+    workdir_lib.write_json(os.path.join(workdir, SUMMARY_JSON), summary)
     rows = summary_rows(summary)
     with open(os.path.join(workdir, SUMMARY_CSV), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import zlib
 from collections.abc import Callable
 
 import jax
@@ -29,6 +28,7 @@ from gae_jax import builders, data, parallel, plotting
 from gae_jax import config as config_lib
 from gae_jax import corruption as corruption_lib
 from gae_jax import workdir as workdir_lib
+from gae_jax.jobs.common import named_key
 from gae_jax.models import Autoencoder, AutoencoderFns, model_variables
 from gae_jax.samplers import Kernel, ascent_chain, starts, steps_for_samples
 from gae_jax.train.state import TrainState
@@ -54,7 +54,7 @@ class _Context:
 
     def key(self, name: str) -> jax.Array:
         """A key per named use, so adding a run never changes another run's randomness."""
-        return jax.random.fold_in(jax.random.key(self.sampler.seed), zlib.crc32(name.encode()))
+        return named_key(self.sampler.seed, name)
 
     def output(self, name: str) -> str:
         """The path to write output file ``name`` to; the file is listed in the summary."""
