@@ -7,8 +7,12 @@ The argument is ``VARIANT,DATA``:
 * ``VARIANT`` -- a family of :data:`gae_jax.config.FAMILIES` or one of :data:`VARIANTS`
   (``daae_gmm``, ``idaae25``, ``gae1``);
 * ``DATA`` -- ``mnist5k`` (embedded), ``mnist`` (TFDS, full MNIST), ``omniglot`` (paper 001),
-  ``celeba`` (paper 001 for the adversarial families, paper 000 otherwise) or ``svhn``
-  (paper 000).
+  ``celeba`` (paper 001 for the adversarial families, paper 000 otherwise), ``svhn``
+  (paper 000), or the full Fashion-MNIST at 28x28: ``fashion`` (the IDX files of Debian's
+  ``dataset-fashion-mnist``) or ``fashion_tfds`` (``tfds:fashion_mnist``). The Fashion-MNIST
+  configs train the MLP models of paper 001 (``VARIANT`` a family) or, with the ``_conv``
+  suffix (``daae_conv``, ``idaae_conv``, ``vae_conv``, ``dvae_conv``), paper 000's DCGAN
+  conv encoder and decoder at 28x28.
 
 Plain and denoising AEs/VAEs on MNIST keep base.py's 3000 steps; the paper-001 and paper-004
 models train for the papers' epochs. ``configs/<variant>_<data>.py`` are shims of this.
@@ -30,17 +34,27 @@ VARIANTS = {
     "gae": ("gae", {"prior": "aggregate"}),
     "gae1": ("gae", {"prior": "aggregate", "encoder_hidden": (1000,), "decoder_hidden": (1000,)}),
 }
-DATA = ("mnist5k", "mnist", "omniglot", "celeba", "svhn")
+DATA = ("mnist5k", "mnist", "omniglot", "celeba", "svhn", "fashion", "fashion_tfds")
 _TFDS = {"mnist": "tfds:mnist", "omniglot": "tfds:omniglot", "celeba": "tfds:celeb_a"}
+# Full Fashion-MNIST (60,000 + 10,000 28x28 grey images): Debian's package or TFDS.
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+_FASHION = {"fashion": f"idx:{FASHION_MNIST_DIR}", "fashion_tfds": "tfds:fashion_mnist"}
+# VARIANT suffix selecting paper 000's DCGAN conv networks (Fashion-MNIST configs only).
+_CONV = "_conv"
+# Training images after the validation hold-out (gae_jax.data), to express epochs in steps.
+_FASHION_TRAIN = {"fashion": 50_000, "fashion_tfds": 54_000}
 
 
 def get_config(arg: str = "dae,mnist5k") -> ml_collections.ConfigDict:
     variant, _, data = arg.partition(",")
+    conv = variant.endswith(_CONV) and data in _FASHION
+    variant = variant.removesuffix(_CONV) if conv else variant
     family, overrides = VARIANTS.get(variant, (variant, {}))
     if family not in FAMILIES or data not in DATA:
         raise ValueError(
             f"configs/models.py:{arg}; valid: VARIANT,DATA with VARIANT in "
-            f"{[*FAMILIES, *VARIANTS]} and DATA in {DATA}"
+            f"{[*FAMILIES, *VARIANTS]} (with DATA in {tuple(_FASHION)} also "
+            f"VARIANT{_CONV}) and DATA in {DATA}"
         )
     spec = FAMILIES[family]
     config = base.get_config()
@@ -49,7 +63,9 @@ def get_config(arg: str = "dae,mnist5k") -> ml_collections.ConfigDict:
         config.model.corruption = "none"
         config.model.corruption_level = 0.0
     config.model.update(overrides)
-    if data in ("celeba", "svhn"):
+    if data in _FASHION:
+        _fashion_mnist(config, _FASHION[data], _FASHION_TRAIN[data], conv)
+    elif data in ("celeba", "svhn"):
         _paper000_conv(config, "tfds:svhn_cropped" if data == "svhn" else "tfds:celeb_a")
         if spec.adversarial:
             _paper001_celeba(config, spec.denoising)
@@ -71,6 +87,22 @@ def _paper000_conv(config: ml_collections.ConfigDict, data_name: str) -> None:
     config.train.num_steps = 100_000
     config.train.checkpoint_every = 5000
     config.train.log_every = 200
+
+
+def _fashion_mnist(
+    config: ml_collections.ConfigDict, data_name: str, num_train: int, conv: bool
+) -> None:
+    """Full Fashion-MNIST: 20 epochs of batch 64 over ``num_train`` training images (IDX: the
+    last 10,000 of the 60,000 training images are held out for validation; TFDS: 10%),
+    evaluated once per epoch and checkpointed every 1000 steps. ``conv``: paper 000's DCGAN encoder and decoder at 28x28
+    (two stride-2 stages), 64 filters, a 32-D code; else paper 001's 2x1000 MLPs, 10-D code."""
+    config.data.name = data_name
+    config.train.num_steps = 20 * (num_train // config.train.batch_size)
+    config.train.checkpoint_every = 1000
+    config.train.log_every = 100
+    if conv:
+        config.model.architecture = "dcgan"
+        config.model.latent_dim = 32
 
 
 def _paper001_omniglot(config: ml_collections.ConfigDict) -> None:
