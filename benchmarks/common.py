@@ -17,7 +17,8 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,36 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(REPO, "benchmarks", "results")
 # XLA's CPU client runs one intra-op thread per core; PyTorch gets the same number.
 THREADS = os.cpu_count() or 1
+
+
+# --- The library internals the benchmarks use: only here, so a reorganisation of gae_jax is
+# retargeted in one place.
+
+
+def autoencoder_fns(model):
+    """The model -> pure functions adapter (``decode_mean(variables, z)``,
+    ``sample_code(keys, variables, x)``, ...), population batch statistics."""
+    from gae_jax.models import autoencoder_fns as fns
+
+    return fns(model)
+
+
+def training_api() -> SimpleNamespace:
+    """``build_model``, ``make_optimizer``, ``build_mesh``, ``init_state``, ``build_adversary``,
+    ``build_train_step`` and ``jit_train_steps``: the library's own training path."""
+    from gae_jax import builders
+    from gae_jax.train.loop import jit_train_steps
+    from gae_jax.train.state import make_optimizer
+
+    return SimpleNamespace(
+        build_model=builders.build_model,
+        make_optimizer=make_optimizer,
+        build_mesh=builders.build_mesh,
+        init_state=builders.init_state,
+        build_adversary=builders.build_adversary,
+        build_train_step=builders.build_train_step,
+        jit_train_steps=jit_train_steps,
+    )
 
 
 def import_torch():
@@ -75,9 +106,12 @@ def time_interleaved(
 PEAK_N = 2048  # the peak's matrix size: large enough for every library's best kernel
 
 
-def matmul_peak_fns(torch=None, n: int = PEAK_N) -> dict[str, Callable[[], object]]:
+def matmul_peak_fns(
+    torch=None, n: int = PEAK_N, *, torch_bfloat16: bool = False
+) -> dict[str, Callable[[], object]]:
     """An n x n x n float32 matrix product in NumPy, XLA and PyTorch, plus XLA with bfloat16
-    operands and float32 accumulation ("xla_bfloat16", for reference)."""
+    operands and float32 accumulation ("xla_bfloat16") and, if asked, PyTorch's bfloat16
+    product ("torch_bfloat16": slow, seconds per call, without native bf16 instructions)."""
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
     ja = jnp.asarray(a)
     jb = ja.astype(jnp.bfloat16)
@@ -91,20 +125,184 @@ def matmul_peak_fns(torch=None, n: int = PEAK_N) -> dict[str, Callable[[], objec
     if torch is not None:
         ta = torch.from_numpy(a)
         fns["torch"] = lambda: ta @ ta
+        if torch_bfloat16:
+            tb = ta.bfloat16()
+            fns["torch_bfloat16"] = lambda: tb @ tb
     return {f"peak_{name}": fn for name, fn in fns.items()}
 
 
 def matmul_peak(seconds: dict[str, float], n: int = PEAK_N) -> dict:
     """GFLOP/s of the :func:`matmul_peak_fns` entries of ``seconds``; ``peak`` is the best
-    float32 one (the machine's attainable fp32 matmul rate), ``peak_by`` whose it is."""
+    float32 one (the machine's attainable fp32 matmul rate), ``peak_by`` whose it is;
+    ``peak_bfloat16`` / ``peak_bfloat16_by`` the same for bfloat16 operands."""
     gflops = {
         name[len("peak_") :]: 2 * n**3 / s / 1e9
         for name, s in seconds.items()
         if name.startswith("peak_")
     }
-    fp32 = {name: g for name, g in gflops.items() if name != "xla_bfloat16"}
+    fp32 = {name: g for name, g in gflops.items() if "bfloat16" not in name}
+    bf16 = {name: g for name, g in gflops.items() if "bfloat16" in name}
     best = max(fp32, key=fp32.get)
-    return {"n": n, "gflops": gflops, "peak": fp32[best], "peak_by": best}
+    out = {"n": n, "gflops": gflops, "peak": fp32[best], "peak_by": best}
+    if bf16:
+        best16 = max(bf16, key=bf16.get)
+        out.update(peak_bfloat16=bf16[best16], peak_bfloat16_by=best16)
+    return out
+
+
+def measure_peak(torch=None, *, rounds: int = 3) -> dict:
+    """The run's fp32 and bf16 GEMM peak (:func:`matmul_peak`), once. PyTorch's bf16 product
+    counts only on CPUs with native bf16 (AVX-512-BF16, AMX): elsewhere it takes minutes at
+    2048^3 (measured: over 150 s per product on a loaded AVX2 machine) and is never the peak."""
+    native_bf16 = cpu_features()["isa"] in ("avx512_bf16", "amx")
+    fns = matmul_peak_fns(torch, torch_bfloat16=native_bf16)
+    return matmul_peak(time_interleaved(fns, rounds=rounds, min_round_seconds=0.3))
+
+
+# --- The CPU's instruction set -------------------------------------------------------------
+# Machine types, best first: what decides the matmul kernels XLA, oneDNN and MKL can use.
+ISA_LABELS = {
+    "amx": "AMX",
+    "avx512_bf16": "AVX-512-BF16",
+    "avx512": "AVX-512",
+    "avx2": "AVX2",
+    "avx": "AVX",
+    "sve": "SVE",
+    "neon": "NEON",
+    "baseline": "baseline",
+}
+# The flags worth recording (Linux /proc/cpuinfo spelling).
+ISA_FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "amx_fp16",
+    "asimd",
+    "sve",
+    "sve2",
+)
+# numpy's runtime CPU features (any OS) -> Linux flag names.
+_NUMPY_FEATURES = {
+    "AVX": "avx",
+    "AVX2": "avx2",
+    "FMA3": "fma",
+    "F16C": "f16c",
+    "AVX512F": "avx512f",
+    "AVX512BW": "avx512bw",
+    "AVX512VL": "avx512vl",
+    "AVX512VNNI": "avx512_vnni",
+    "AVX512BF16": "avx512_bf16",
+    "AVX512FP16": "avx512_fp16",
+    "ASIMD": "asimd",
+    "SVE": "sve",
+}
+
+
+def isa_from_flags(flags: Iterable[str]) -> str:
+    """The machine type (a key of ``ISA_LABELS``) of a CPU with these feature flags.
+
+    Args:
+      flags: feature names, case-insensitive, in Linux ``/proc/cpuinfo`` spelling
+        (``avx2``, ``avx512f``, ``avx512_bf16``, ``amx_bf16``; ARM ``asimd``, ``sve``).
+    """
+    f = {x.lower() for x in flags}
+    if "amx_bf16" in f and "amx_tile" in f:
+        return "amx"
+    if "avx512f" in f:
+        return "avx512_bf16" if "avx512_bf16" in f else "avx512"
+    if "avx2" in f:
+        return "avx2"
+    if "avx" in f:
+        return "avx"
+    if "sve" in f:
+        return "sve"
+    if "asimd" in f or "neon" in f:
+        return "neon"
+    return "baseline"
+
+
+def parse_cpuinfo(text: str) -> tuple[str, list[str]]:
+    """``(model name, feature flags)`` of the first CPU in a ``/proc/cpuinfo`` text (x86
+    ``flags`` or ARM ``Features``); ``("", [])`` where absent."""
+    model, flags = "", []
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not model:
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = value.split()
+    return model, flags
+
+
+def cpu_features() -> dict:
+    """The CPU's model, feature flags, machine type (``isa``, ``isa_label``) and where the
+    flags were read: ``/proc/cpuinfo`` (Linux), ``sysctl`` (macOS) or numpy's runtime CPU
+    dispatch table (anything else; it knows no AMX)."""
+    model, flags, source = platform.processor(), [], ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpuinfo_model, flags = parse_cpuinfo(f.read())
+        model, source = cpuinfo_model or model, "/proc/cpuinfo"
+    except OSError:
+        pass
+    if not flags and sys.platform == "darwin":
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            # sysctl spells them AVX2, AVX512F, AVX512BF16...; map to the Linux names.
+            names = {k.lower(): v for k, v in _NUMPY_FEATURES.items()}
+            flags = [names.get(x.lower().replace(".", ""), x.lower()) for x in out.split()]
+            if platform.machine() == "arm64":
+                flags.append("asimd")
+            source = "sysctl"
+    if not flags:
+        with contextlib.suppress(ImportError, AttributeError):
+            try:
+                from numpy._core._multiarray_umath import __cpu_features__ as table
+            except ImportError:  # numpy < 2
+                from numpy.core._multiarray_umath import __cpu_features__ as table
+            flags = [name for key, name in _NUMPY_FEATURES.items() if table.get(key)]
+            source = "numpy"
+    isa = isa_from_flags(flags)
+    return {
+        "cpu": model,
+        "isa": isa,
+        "isa_label": ISA_LABELS[isa],
+        "isa_flags": [x for x in ISA_FLAGS if x in {y.lower() for y in flags}],
+        "isa_source": source,
+    }
+
+
+def results_path(name: str, isa: str | None = None) -> str:
+    """``benchmarks/results/<isa>/<name>``: results of each machine type side by side."""
+    return os.path.join(RESULTS_DIR, isa or cpu_features()["isa"], name)
+
+
+# (label, M, K, N): the hidden 1000 x 1000 layer at the benchmarked batch sizes and chain
+# counts, and its weight gradient (x^T g: M and N the layer widths, K the batch).
+GEMM_SHAPES = (
+    ("forward, batch 64", 64, 1000, 1000),
+    ("weight gradient, batch 64", 1000, 64, 1000),
+    ("forward, batch 256", 256, 1000, 1000),
+    ("weight gradient, batch 256", 1000, 256, 1000),
+    ("forward, 1024 chains", 1024, 1000, 1000),
+    ("forward, 8192 chains", 8192, 1000, 1000),
+)
 
 
 def dense_flops(params) -> int:
@@ -115,31 +313,40 @@ def dense_flops(params) -> int:
 
 
 def machine_info(torch=None) -> dict:
-    """CPU, cores, bf16 support, load average, library versions, threads and XLA flags."""
-    model, flags = platform.processor(), []
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = value.split()
-    except OSError:  # not Linux
-        pass
+    """CPU, machine type (ISA), cores, load average, library versions, threads, XLA flags."""
+    cpu = cpu_features()
     return {
-        "cpu": model,
+        **cpu,
         "cores": os.cpu_count(),
-        "avx512_bf16": "avx512_bf16" in flags,
+        "avx512_bf16": "avx512_bf16" in cpu["isa_flags"],
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "jax": jax.__version__,
         "torch": None if torch is None else torch.__version__,
+        "torch_cpu_capability": None if torch is None else torch.backends.cpu.get_cpu_capability(),
         "threads": {"xla": THREADS, "torch": None if torch is None else torch.get_num_threads()},
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "jax_devices": [str(d) for d in jax.devices()],
     }
+
+
+def header(machine: dict, peak: dict | None = None) -> str:
+    """One paragraph naming the machine type and the run's GEMM peak, printed before tables."""
+    lines = [
+        f"Machine: {machine.get('cpu') or 'unknown CPU'}, {machine.get('cores')} cores, "
+        f"ISA {machine.get('isa_label', '?')} ({' '.join(machine.get('isa_flags', []))}; "
+        f"from {machine.get('isa_source', '?')}); load average "
+        f"{' '.join(str(x) for x in machine.get('load_average', []))}; jax {machine.get('jax')}, "
+        f"torch {machine.get('torch')}; XLA_FLAGS={machine.get('xla_flags')!r}"
+    ]
+    if peak:
+        text = f"GEMM peak of this run ({peak['n']}^3): fp32 {peak['peak']:.0f} GFLOP/s ({peak['peak_by']})"
+        if "peak_bfloat16" in peak:
+            text += f", bf16 {peak['peak_bfloat16']:.0f} GFLOP/s ({peak['peak_bfloat16_by']})"
+        others = ", ".join(f"{k} {v:.0f}" for k, v in peak["gflops"].items())
+        lines.append(f"{text}; all: {others}")
+    return "\n".join(lines)
 
 
 def peak_rss_mb() -> float:
@@ -170,13 +377,22 @@ def rss_high_water_mb() -> float | None:
     return None
 
 
-def run_child(module: str, args: list[str], *, devices: int | None = None) -> dict:
+def run_child(
+    module: str, args: list[str], *, devices: int | None = None, xla_flags: str | None = None
+) -> dict:
     """Runs ``python -m module *args`` in a fresh process (its own peak RSS; XLA flags such as a
     forced host device count must be set before JAX starts) and returns the JSON object that
-    is the last line of its standard output."""
+    is the last line of its standard output.
+
+    Args:
+      devices: forced host device count (added to the XLA flags).
+      xla_flags: the child's ``XLA_FLAGS`` instead of this process's.
+    """
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
     )
+    if xla_flags is not None:
+        env["XLA_FLAGS"] = xla_flags
     if devices is not None:
         flag = f"--xla_force_host_platform_device_count={devices}"
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flag}".strip()

@@ -18,19 +18,12 @@ from absl import app, flags
 
 from benchmarks import common
 
-# (label, M, K, N): the hidden 1000 x 1000 layer at the benchmarked batch sizes and chain
-# count, and its weight gradient (x^T g: M and N the layer widths, K the batch).
-SHAPES = (
-    ("forward, batch 64", 64, 1000, 1000),
-    ("weight gradient, batch 64", 1000, 64, 1000),
-    ("forward, batch 256", 256, 1000, 1000),
-    ("weight gradient, batch 256", 1000, 256, 1000),
-    ("forward, 1024 chains", 1024, 1000, 1000),
-    ("forward, 8192 chains", 8192, 1000, 1000),
-)
+SHAPES = common.GEMM_SHAPES
 
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "timing rounds (the median is reported)")
-_OUT = flags.DEFINE_string("out", f"{common.RESULTS_DIR}/gemm.json", "JSON output path")
+_OUT = flags.DEFINE_string(
+    "out", "", "JSON output path (default: benchmarks/results/<isa>/gemm.json)"
+)
 
 
 def gemm_fns(torch, m: int, k: int, n: int) -> dict:
@@ -55,6 +48,8 @@ def main(argv):
     del argv
     torch = common.import_torch()
     payload = {"machine": common.machine_info(torch), "rows": []}
+    payload["gemm_peak"] = common.measure_peak(torch)
+    print(common.header(payload["machine"], payload["gemm_peak"]))
     for label, m, k, n in SHAPES:
         seconds = common.time_interleaved(gemm_fns(torch, m, k, n), rounds=_ROUNDS.value)
         gflops = {name: 2 * m * k * n / s / 1e9 for name, s in seconds.items()}
@@ -66,8 +61,9 @@ def main(argv):
         [f"{r['shape']} ({r['m']}x{r['k']}x{r['n']})", *(r["gflops"][x] for x in names)]
         for r in payload["rows"]
     ]
+    print(common.header(payload["machine"], payload["gemm_peak"]))
     print(common.markdown_table(["GFLOP/s", *names], rows))
-    common.write_json(_OUT.value, payload)
+    common.write_json(_OUT.value or common.results_path("gemm.json"), payload)
 
 
 if __name__ == "__main__":
