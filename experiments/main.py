@@ -9,18 +9,19 @@ measures the samples at every recorded chain step and writes ``DIR/report.html``
 from absl import app, flags
 from ml_collections import config_flags
 
-from gae_jax.jobs import run_pipeline
-from gae_jax.train.writer import quiet_library_logs
+from gae_jax.jobs import cluster, run_pipeline
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/quickstart.py", "Job config.")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory for models and the report.", required=True
 )
 
+_CLUSTER = cluster.define_flags()
+
 
 def main(argv):
     del argv
-    quiet_library_logs()
+    cluster.start(_CLUSTER)  # first: joins the cluster before any device is used
     run_pipeline(_CONFIG.value, _WORKDIR.value)
 
 

@@ -9,8 +9,7 @@ value with ``--config.section.key=value``, e.g. ``--config.data.name=idx:/path/t
 from absl import app, flags
 from ml_collections import config_flags
 
-from gae_jax.jobs import reproduce
-from gae_jax.train.writer import quiet_library_logs
+from gae_jax.jobs import cluster, reproduce
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/paper001_mnist.py", "Table config (configs/paper00N_*.py[:scale])."
@@ -19,10 +18,12 @@ _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory for the models and the tables.", required=True
 )
 
+_CLUSTER = cluster.define_flags()
+
 
 def main(argv):
     del argv
-    quiet_library_logs()
+    cluster.start(_CLUSTER)  # first: joins the cluster before any device is used
     reproduce(_CONFIG.value, _WORKDIR.value)
 
 

@@ -9,16 +9,17 @@ the chains of ``config.sampler`` and writes figures, ``samples.npz`` and
 from absl import app, flags
 from ml_collections import config_flags
 
-from gae_jax.jobs import sample_and_save
-from gae_jax.train.writer import quiet_library_logs
+from gae_jax.jobs import cluster, sample_and_save
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/dae_mnist5k.py", "Experiment config.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of a trained model.", required=True)
 
+_CLUSTER = cluster.define_flags()
+
 
 def main(argv):
     del argv
-    quiet_library_logs()
+    cluster.start(_CLUSTER)  # first: joins the cluster before any device is used
     sample_and_save(_CONFIG.value, _WORKDIR.value)
 
 

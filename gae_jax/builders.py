@@ -260,7 +260,8 @@ def reinjection_kernel(
 
 
 class ChainRun(NamedTuple):
-    """The outputs of :func:`run_chains` (device arrays) and what it measured."""
+    """The outputs of :func:`run_chains` (numpy arrays, the same on every process) and what it
+    measured."""
 
     state0: Any  # the kernel's initial state
     final: Any  # the kernel's final state
@@ -287,7 +288,9 @@ def run_chains(
     The kernel is guarded (:func:`~gae_jax.samplers.guard_non_finite`): non-finite chains are
     counted, and re-drawn with ``draw_init`` if ``sampler_cfg.on_non_finite`` is ``restart``.
     Chains are split over ``mesh`` (default: ``sampler_cfg.num_devices`` devices along a
-    ``chains`` axis) when their number divides evenly.
+    ``chains`` axis), of one process or of all processes of a cluster: every process passes the
+    same arguments and gets the same gathered outputs. A chain count that does not divide the
+    device count is padded and the padding dropped; results do not depend on the mesh.
 
     Args:
       make_kernel: ``variables -> Kernel`` (e.g. :func:`latent_kernel`).
@@ -318,15 +321,20 @@ def run_chains(
         )
         return state0.state, final.state, final.num_non_finite, trace
 
-    n = init_arg.shape[0]
-    sharded = n % mesh.devices.size == 0
-    init_arg = (parallel.shard_leading_axis if sharded else parallel.replicate)(init_arg, mesh)
+    # Every process holds the same host values (functions of the seeds); each places only its
+    # own devices' shards. A chain count that does not divide the devices is padded with copies
+    # of the last start (their own chain keys, so the first n chains are unchanged), dropped below.
+    init_arg, n = parallel.shard_padded(init_arg, mesh)
     args = (parallel.replicate(rng_key, mesh), parallel.replicate(variables, mesh), init_arg)
     t0 = time.perf_counter()
     compiled = jax.jit(run).lower(*args).compile()
     t1 = time.perf_counter()
-    state0, final, num_non_finite, trace = jax.block_until_ready(compiled(*args))
+    outputs = jax.block_until_ready(compiled(*args))
     t2 = time.perf_counter()
+    state0, final, num_non_finite, trace = parallel.gather(outputs)
+    # Chains are the leading axis of the states and counts, the second of the trace.
+    state0, final, num_non_finite = jax.tree.map(lambda a: a[:n], (state0, final, num_non_finite))
+    trace = jax.tree.map(lambda a: a[:, :n] if a.ndim > 1 else a, trace)
     num_non_finite = np.asarray(num_non_finite)
     if num_non_finite.any():
         logging.warning(
@@ -348,7 +356,8 @@ def run_chains(
         "timing": {
             "chains": n,
             "steps": num_steps,
-            "devices": mesh.devices.size if sharded else 1,
+            "devices": mesh.devices.size,
+            "processes": jax.process_count(),
             "compile_seconds": t1 - t0,
             "run_seconds": t2 - t1,
         },
