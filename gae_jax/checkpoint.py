@@ -12,10 +12,9 @@ the older one is an explicit decision (move the bad step directory out of ``chec
 
 from __future__ import annotations
 
-import os
-
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
 # Differences listed in a mismatch error; the rest are counted.
 _MAX_LISTED = 5
@@ -36,7 +35,11 @@ class Checkpointer:
     """
 
     def __init__(self, workdir: str, *, max_to_keep: int = 3, read_only: bool = False):
-        self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+        # Remote paths (gs://...) stay as they are; local ones are made absolute for orbax.
+        workdir = epath.Path(workdir)
+        if "://" not in str(workdir):
+            workdir = workdir.absolute()
+        self.directory = workdir / "checkpoints"
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
@@ -70,6 +73,10 @@ class Checkpointer:
         """Restores the checkpoint at ``step`` (default: latest) into the structure, shapes,
         dtypes and shardings of ``abstract_state`` (e.g. from ``jax.eval_shape``).
 
+        The checkpoint may come from any number of processes and devices: leaves are restored
+        into their requested shardings, and leaves without one onto this process's first device
+        (every process reads the whole array).
+
         Raises:
           FileNotFoundError: there is no finished checkpoint.
           CheckpointError: the checkpoint is unreadable, or its arrays differ from
@@ -78,7 +85,7 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
-        target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+        target = jax.tree.map(_placed, abstract_state)
         try:
             stored = self._manager.item_metadata(step)
         except Exception as e:  # orbax raises JSON, key and tensorstore errors alike
@@ -105,7 +112,7 @@ class Checkpointer:
         if earlier:
             advice = (
                 f"to resume from the previous checkpoint (step {earlier[-1]}), move "
-                f"{os.path.join(self.directory, str(step))} out of {self.directory} and rerun"
+                f"{self.directory / str(step)} out of {self.directory} and rerun"
             )
         else:
             advice = "there is no earlier checkpoint; restore the files or use a new --workdir"
@@ -121,6 +128,16 @@ class Checkpointer:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def _placed(leaf) -> jax.ShapeDtypeStruct:
+    """A restore target for ``leaf`` with a sharding of the current devices: without one,
+    orbax would place it as the checkpoint was saved, which fails on another topology."""
+    target = ocp.utils.to_shape_dtype_struct(leaf)
+    if getattr(target, "sharding", None) is None:
+        local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        target = jax.ShapeDtypeStruct(target.shape, target.dtype, sharding=local)
+    return target
 
 
 def _differences(stored, target) -> list[str]:
