@@ -12,6 +12,8 @@ the older one is an explicit decision (move the bad step directory out of ``chec
 
 from __future__ import annotations
 
+import errno
+
 import jax
 import orbax.checkpoint as ocp
 from etils import epath
@@ -40,6 +42,8 @@ class Checkpointer:
         if "://" not in str(workdir):
             workdir = workdir.absolute()
         self.directory = workdir / "checkpoints"
+        self._pending: int | None = None  # the step of the latest save started
+        self._failed = False  # a failed save was reported
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
@@ -64,10 +68,45 @@ class Checkpointer:
         return sorted(self._manager.all_steps())
 
     def save(self, step: int, state) -> None:
-        """Starts an asynchronous save of ``state`` at ``step`` (no-op if it already exists)."""
+        """Starts an asynchronous save of ``state`` at ``step`` (no-op if it already exists).
+
+        Raises:
+          CheckpointError: the previous save failed (see :meth:`check`).
+        """
+        self.check()
         if step in self._manager.all_steps():
             return
-        self._manager.save(step, args=ocp.args.StandardSave(state))
+        self._pending = step
+        try:
+            self._manager.save(step, args=ocp.args.StandardSave(state))
+        except Exception as e:  # the synchronous part (e.g. creating the tmp directory)
+            raise self._save_failed(e) from e
+
+    def check(self) -> None:
+        """Returns at once; raises if an asynchronous save has failed since the last call.
+
+        Raises:
+          CheckpointError: naming the step whose save failed, the cause (e.g. no space left on
+            device) and the last good checkpoint, which stays intact.
+        """
+        try:
+            self._manager.check_for_errors()
+        except Exception as e:
+            raise self._save_failed(e) from e
+
+    def _save_failed(self, cause: BaseException) -> CheckpointError:
+        self._failed = True
+        good = [s for s in self.all_steps() if s != self._pending]
+        last = f"step {good[-1]}" if good else "none"
+        text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        full = "no space left" in text.lower() or getattr(cause, "errno", None) == errno.ENOSPC
+        text = "no space left on device" if full else text  # the chained cause has the file
+        return CheckpointError(
+            f"saving checkpoint {self._pending} in {self.directory} failed "
+            f"({text[:_MAX_CAUSE_CHARS]}); the last good checkpoint is {last}, intact. "
+            f"{'Free space on that disk' if full else 'Fix the cause'} and rerun the same "
+            "command to resume from it"
+        )
 
     def restore(self, abstract_state, step: int | None = None):
         """Restores the checkpoint at ``step`` (default: latest) into the structure, shapes,
@@ -123,10 +162,26 @@ class Checkpointer:
         )
 
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        """Blocks until the pending save is finished.
+
+        Raises:
+          CheckpointError: it failed (see :meth:`check`).
+        """
+        try:
+            self._manager.wait_until_finished()
+        except Exception as e:
+            raise self._save_failed(e) from e
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
+        """Waits for the pending save and stops orbax's threads; raises CheckpointError for a
+        failed save unless one was raised already (it is not reported twice)."""
+        reported = self._failed
+        try:
+            self.wait()
+        except CheckpointError:
+            if not reported:
+                self._manager.close()
+                raise
         self._manager.close()
 
 

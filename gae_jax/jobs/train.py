@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
+import errno
+import functools
 import os
 import time
 
@@ -13,7 +14,7 @@ import numpy as np
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec
 
-from gae_jax import builders, checkpoint, data, parallel, plotting
+from gae_jax import builders, checkpoint, data, parallel, plotting, resources
 from gae_jax import config as config_lib
 from gae_jax import workdir as workdir_lib
 from gae_jax.evaluation import latent
@@ -22,15 +23,29 @@ from gae_jax.train.loop import check_finite, dispatch_end, jit_train_steps
 from gae_jax.train.writer import MetricWriter, Progress
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, *, allow_config_change: bool = False
+) -> dict:
     """Trains the configured model, checkpointing into ``workdir`` and resuming from it.
 
     Writes ``config.json``, ``metrics.jsonl`` (rows with ``split`` train / validation / test),
-    TensorBoard events under ``tensorboard/``, checkpoints under ``checkpoints/`` and a final
-    ``summary.json``. Returns the summary.
+    TensorBoard events under ``tensorboard/``, checkpoints under ``checkpoints/``,
+    ``run_history.jsonl`` and a final ``summary.json``. Returns the summary.
+
+    The workdir is locked for the run. A resume must keep the settings of
+    :data:`~gae_jax.workdir.PROVENANCE_KEYS` unless ``allow_config_change`` (then the change
+    is recorded in ``run_history.jsonl``). A finished run, or one already past
+    ``train.num_steps``, is left as it is and its stored summary returned.
+
+    Raises:
+      ConfigError: a bad value, one the data rules out, or one the machine's memory cannot hold;
+        before the workdir is touched.
+      WorkdirError: the workdir is unusable, or in use by another run (WorkdirLockedError).
+      CheckpointError: a checkpoint cannot be restored or saved, or the disk filled up; names
+        the last good checkpoint.
     """
     cfg = config_lib.validate(config)
-    workdir_lib.check_resumable(workdir, cfg)
+    workdir_lib.check_workdir(workdir)
 
     train_ds = data.load_dataset(cfg.data.name, "train", tfds_data_dir=cfg.data.tfds_data_dir)
     val_ds = data.load_dataset(cfg.data.name, "validation", tfds_data_dir=cfg.data.tfds_data_dir)
@@ -40,7 +55,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     config_lib.check_against_data(
         cfg, train_ds.image_shape, num_train=len(train_ds), num_test=len(test_ds)
     )
+    model = builders.build_model(cfg.model, train_ds.image_shape)
+    init = functools.partial(
+        builders.init_state, cfg, model, builders.build_optimizer(cfg.train), train_ds.image_shape
+    )
+    resources.check_training(cfg, train_ds.image_shape, model, jax.eval_shape(init))
     os.makedirs(workdir, exist_ok=True)
+    with workdir_lib.locked(workdir):
+        try:
+            return _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            raise workdir_lib.no_space_error(workdir, e) from e
+
+
+def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict:
+    """:func:`train_and_evaluate` once the config, the data and the workdir are checked."""
     order = data.BatchOrder(len(train_ds), cfg.train.batch_size, cfg.seed)
     image_shape = train_ds.image_shape
 
@@ -50,11 +81,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     mesh = builders.build_mesh(cfg)
     ckpt = checkpoint.Checkpointer(workdir, max_to_keep=t.keep_checkpoints)
     try:
-        state = workdir_lib.restore_or_create(cfg, ckpt, model, tx, image_shape, mesh)
+        finished = workdir_lib.start_run(
+            workdir,
+            cfg,
+            image_shape,
+            ckpt.latest_step(),
+            allow_config_change=allow_config_change,
+        )
+        if finished is None:
+            state = workdir_lib.restore_or_create(cfg, ckpt, model, tx, image_shape, mesh)
     except BaseException:
         ckpt.close()  # a refused checkpoint must not leave orbax's background threads running
         raise
-    workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), dataclasses.asdict(cfg))
+    if finished is not None:  # nothing to do: no row, no file written
+        ckpt.close()
+        return finished
     start_step = int(state.step)
 
     root = jax.random.key(cfg.seed)
@@ -79,7 +120,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     eval_every = t.eval_every or order.steps_per_epoch
 
-    writer = MetricWriter(workdir, resume_step=start_step)
+    writer = MetricWriter(
+        workdir, resume_step=start_step, final_at_resume=0 < start_step >= t.num_steps
+    )
     if start_step == 0:
         writer.write(0, "test", run_eval(state, test_ds))  # the untrained model, as a baseline
     logging.info(
@@ -106,6 +149,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
             batches = np.stack([train_ds.images[order.indices(s)] for s in range(step, done)])
             batches = parallel.shard_host_array(batches, batch_sharding)
             state, metrics = train_steps(state, batches, train_key)
+            ckpt.check()  # a failed background save stops the run within a dispatch
             if skip:
                 skipped_flags.append(metrics.pop("skipped"))
             is_last = done == t.num_steps
@@ -149,7 +193,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         ckpt.close()
         writer.close()
 
-    steps_run = t.num_steps - start_step
+    steps_run = int(state.step) - start_step
     summary = {
         "family": cfg.model.family,
         "data": cfg.data.name,
