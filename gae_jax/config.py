@@ -332,6 +332,29 @@ def _unknown_keys_message(unknown: list[str], known: list[str], where: str) -> s
     return f"unknown key(s) {unknown} in config.{where}; {hint}valid keys: {ordered}"
 
 
+def unknown_override(args: list[str]) -> str | None:
+    """The error for the first ``--config.KEY=VALUE`` of ``args`` whose KEY an experiment config
+    does not have (the section, the key, close matches first, then the valid keys), or None.
+
+    absl's flag parsing fails on such a flag with a bare ``AttributeError``; entry points call
+    this to say instead which key is unknown.
+    """
+    sections = {**SECTIONS, **OPTIONAL_SECTIONS}
+    top = [f.name for f in dataclasses.fields(ExperimentConfig)]
+    for arg in args:
+        if not arg.startswith("--config."):
+            continue
+        path = arg[len("--config.") :].split("=", 1)[0].split(".")
+        if path[0] not in top:
+            message = _unknown_keys_message([path[0]], top, "")
+            return f"{arg}: " + message.replace("in config.;", "in config;")
+        if path[0] in sections and len(path) > 1:
+            known = [f.name for f in dataclasses.fields(sections[path[0]])]
+            if path[1] not in known:
+                return f"{arg}: " + _unknown_keys_message([path[1]], known, path[0])
+    return None
+
+
 def _coerce(value: Any, hint, where: str) -> Any:
     """``value`` as the type ``hint`` (int, float, bool, str, tuple[X, ...], dict[str, X] or
     X | None), or a ConfigError naming ``where`` and what is valid."""

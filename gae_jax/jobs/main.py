@@ -19,6 +19,7 @@ Progress lines carry elapsed time and an ETA; the report ends with the measured 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 
@@ -26,11 +27,12 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 
-from gae_jax import builders, evaluation, models, plotting
+from gae_jax import builders, evaluation, models, parallel, plotting, resources
 from gae_jax import config as config_lib
 from gae_jax import workdir as workdir_lib
-from gae_jax.jobs import report
+from gae_jax.jobs import cluster, report
 from gae_jax.jobs.common import (
     CLASSIFIER_DIR,
     ClassifierSettings,
@@ -88,9 +90,8 @@ class _Stages:
 def _chain_arrays(model_dir: str, steps) -> tuple[np.ndarray, np.ndarray]:
     """The recorded images float32[S, N, H, W, C] and codes float32[S, N, D] of the latent
     chains that ``sample_and_save`` stored in ``samples.npz``."""
-    with np.load(
-        os.path.join(model_dir, workdir_lib.SAMPLES_DIR, workdir_lib.SAMPLES_FILE)
-    ) as arrays:
+    path = epath.Path(model_dir) / workdir_lib.SAMPLES_DIR / workdir_lib.SAMPLES_FILE
+    with path.open("rb") as f, np.load(f) as arrays:
         images = np.stack([arrays[f"latent_x_step_{t}"].astype(np.float32) for t in steps])
         codes = np.stack([arrays[f"latent_z_step_{t}"].astype(np.float32) for t in steps])
     return images, codes
@@ -147,7 +148,9 @@ def evaluate_model(
     fig = plotting.encoding_histogram_figure(
         sets, title=f"{name}: codes of the chains at each recorded step vs {data_label}"
     )
-    fig.savefig(os.path.join(figures_dir, f"{name}_encodings.png"), dpi=90)
+    cluster.write_output(
+        os.path.join(figures_dir, f"{name}_encodings.png"), lambda p: fig.savefig(p, dpi=90)
+    )
     return {k: np.asarray(v).tolist() for k, v in metrics.items()}, images
 
 
@@ -160,7 +163,31 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     Returns:
       The summary also written to ``<workdir>/summary.json``.
+
+    Raises:
+      ConfigError: a bad value, one the data rules out or one the machine's memory cannot hold
+        (every model's training and chains are checked), before the workdir is touched.
+      WorkdirError: the workdir is unusable, or in use by another run (WorkdirLockedError).
     """
+    workdir_lib.check_workdir(workdir)
+    experiments, _ = config_lib.validate_job(config)
+    for exp in experiments.values():
+        train, _, test = load_splits(exp.data)
+        config_lib.check_against_data(
+            exp, train.image_shape, num_train=len(train), num_test=len(test)
+        )
+        model = builders.build_model(exp.model, train.image_shape)
+        tx = builders.build_optimizer(exp.train)
+        init = functools.partial(builders.init_state, exp, model, tx, train.image_shape)
+        resources.check_training(exp, train.image_shape, model, jax.eval_shape(init))
+    os.makedirs(workdir, exist_ok=True)
+    # The models train and sample into sub-workdirs of this one, which they lock in turn.
+    with workdir_lib.locked(workdir):
+        return _run_pipeline(config, workdir)
+
+
+def _run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """:func:`run_pipeline` once the workdir is checked and locked."""
     t_start = time.perf_counter()
     load_start = os.getloadavg()
     experiments, ev = config_lib.validate_job(config)
@@ -173,7 +200,8 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
     plan.append(("figures", "figures"))
     stages = _Stages(plan)
     figures_dir = os.path.join(workdir, report.FIGURES_DIR)
-    os.makedirs(figures_dir, exist_ok=True)
+    if workdir_lib.is_writer():  # every process computes the same; process 0 writes
+        epath.Path(figures_dir).mkdir(parents=True, exist_ok=True)
     root = jax.random.key(first.seed)
 
     with stages.stage("setup", "classifier and real-data reference"):
@@ -267,7 +295,9 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
     }
     # Written after the last timed stage, so the report states the job's whole time (writing
     # the files themselves takes well under a second).
-    report.write_report(workdir, summary)
-    print(report.format_table(summary), flush=True)
-    print(f"\nReport: {os.path.join(workdir, report.REPORT_FILE)}", flush=True)
+    if workdir_lib.is_writer():
+        report.write_report(workdir, summary)
+        print(report.format_table(summary), flush=True)
+        print(f"\nReport: {os.path.join(workdir, report.REPORT_FILE)}", flush=True)
+    parallel.sync("run_pipeline")
     return summary

@@ -24,7 +24,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from gae_jax import builders, data, parallel, plotting
+from gae_jax import builders, data, parallel, plotting, resources
 from gae_jax import config as config_lib
 from gae_jax import corruption as corruption_lib
 from gae_jax import workdir as workdir_lib
@@ -276,14 +276,12 @@ def sample_ascent(ctx: _Context, image_shape) -> None:
 
 
 def _check_same_model(requested: config_lib.ExperimentConfig, trained, workdir: str) -> None:
-    for section in ("data", "model"):
-        want, have = getattr(requested, section), getattr(trained, section)
-        if want != have:
-            raise ValueError(
-                f"--config's {section} section differs from the model trained in {workdir} "
-                f"({dataclasses.asdict(want)} vs {dataclasses.asdict(have)}); pass the config "
-                "the model was trained with"
-            )
+    differences = workdir_lib.config_differences(requested, trained)
+    if differences:
+        raise config_lib.ConfigError(
+            f"--config differs from the model trained in {workdir}: {'; '.join(differences)}. "
+            "Pass the config the model was trained with"
+        )
 
 
 def sample_and_save(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -299,6 +297,14 @@ def sample_and_save(config: ml_collections.ConfigDict, workdir: str) -> dict:
     test_ds = data.load_dataset(d.name, "test", tfds_data_dir=d.tfds_data_dir)
     config_lib.check_against_data(requested, test_ds.image_shape, num_test=len(test_ds))
     image_shape = test_ds.image_shape
+    # Chains that cannot fit are refused before anything is compiled or written.
+    resources.check_sampling(requested.sampler, image_shape, cfg.model.latent_dim, model)
+    with workdir_lib.locked(workdir):
+        return _sample_locked(requested, cfg, model, state, image_shape, workdir)
+
+
+def _sample_locked(requested, cfg, model, state, image_shape, workdir: str) -> dict:
+    """:func:`sample_and_save` once the model is restored and the config checked."""
     s = requested.sampler
     out_dir = os.path.join(workdir, SAMPLES_DIR)
     os.makedirs(out_dir, exist_ok=True)
