@@ -3,7 +3,7 @@
     python -m benchmarks.xla_flags [--variants=default,eigen,...] [--process_rounds=2] [--out=PATH]
 
 Each variant is a set of ``XLA_FLAGS`` (read once, when the backend starts), so each runs in a
-fresh process. In it, the matmuls of ``common.GEMM_SHAPES`` (and the 2048^3 peak product) are
+fresh process. In it, the matmuls of ``common.GEMM_SHAPES`` (and the ``--peak_n`` square peak product) are
 timed in several forms, interleaved (``common.time_interleaved``):
 
 * ``dot``: ``a[M, K] @ w[K, N]`` (the Flax layout);
@@ -13,7 +13,7 @@ timed in several forms, interleaved (``common.time_interleaved``):
   costs, and whether a flag fuses it into the GEMM);
 * ``bf16``: bfloat16 operands, float32 accumulation;
 
-together with NumPy's 2048^3 float32 product, which no XLA flag touches: every variant's
+together with NumPy's float32 peak product (``--peak_n``), which no XLA flag touches: every variant's
 GFLOP/s is also divided by it, so that the machine load of the moment cancels in the ratio
 "vs default". The variants take turns process by process for ``--process_rounds`` rounds
 (medians reported). The child also records which library fusions the compiled HLO contains
@@ -65,7 +65,6 @@ VARIANTS = {
     "vector_width_512": "--xla_cpu_prefer_vector_width=512",
     "thunk_runtime_off": "--xla_cpu_use_thunk_runtime=false",
 }
-PEAK_SHAPE = ("peak 2048^3", 2048, 2048, 2048)
 # --shapes names for the labels of common.GEMM_SHAPES
 SHAPE_NAMES = {
     "fwd64": "forward, batch 64",
@@ -86,25 +85,35 @@ _SHAPES = flags.DEFINE_list(
     "shapes", list(DEFAULT_SHAPES), f"shapes to time (plus the peak): {', '.join(SHAPE_NAMES)}"
 )
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "timing rounds inside each process")
+_PEAK_N = flags.DEFINE_integer(
+    "peak_n", common.PEAK_N, "size of the square peak product (smaller: quicker on a busy machine)"
+)
 _PROCESS_ROUNDS = flags.DEFINE_integer("process_rounds", 2, "rounds of one process per variant")
 _OUT = flags.DEFINE_string(
     "out", "", "JSON output path (default: benchmarks/results/<isa>/xla_flags.json)"
+)
+_APPEND = flags.DEFINE_bool(
+    "append",
+    False,
+    "add this run's processes to those already in --out (to measure the variants in groups, "
+    "each with the default: ratios are taken process by process, so groups combine)",
 )
 _CHILD = flags.DEFINE_bool("child", False, "internal: time this process's XLA_FLAGS")
 
 
 def shapes(names) -> list[tuple[str, int, int, int]]:
-    """``(label, M, K, N)`` of the ``--shapes`` names, then the 2048^3 peak product."""
+    """``(label, M, K, N)`` of the ``--shapes`` names, then the square peak product."""
     unknown = [x for x in names if x not in SHAPE_NAMES]
     if unknown:
         raise ValueError(f"unknown --shapes {unknown}; known: {list(SHAPE_NAMES)}")
     known = {s[0]: s for s in common.GEMM_SHAPES}
-    return [known[SHAPE_NAMES[x]] for x in names] + [PEAK_SHAPE]
+    n = _PEAK_N.value
+    return [known[SHAPE_NAMES[x]] for x in names] + [(f"peak {n}^3", n, n, n)]
 
 
 def forms(label: str) -> tuple[str, ...]:
     """The kernel forms timed at a shape (the weight gradient's natural form is ``dot_aT``)."""
-    if label == PEAK_SHAPE[0]:
+    if label.startswith("peak"):
         return ("dot", "bf16")
     if label.startswith("weight gradient"):
         return ("dot", "dot_aT", "bf16")
@@ -112,7 +121,7 @@ def forms(label: str) -> tuple[str, ...]:
 
 
 def child() -> dict:
-    """Seconds per call of every (shape, form) and of NumPy's 2048^3 product, in this process."""
+    """Seconds per call of every (shape, form) and of NumPy's peak product, in this process."""
     import jax
     import jax.numpy as jnp
 
@@ -144,8 +153,8 @@ def child() -> dict:
             want = np.maximum(expected + b, 0) if form == "dot_bias_relu" else expected
             errors[name] = float(np.abs(out - want).max() / np.abs(want).max())
             fns[name] = common.blocking(compiled, *args)
-    p = rng.standard_normal((2048, 2048), dtype=np.float32)
-    fns["numpy 2048^3"] = lambda: p @ p
+    p = rng.standard_normal((_PEAK_N.value,) * 2, dtype=np.float32)
+    fns["numpy peak"] = lambda: p @ p
     seconds = common.time_interleaved(fns, rounds=_ROUNDS.value, min_round_seconds=0.1)
     return {
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
@@ -160,25 +169,25 @@ def summarise(runs: dict[str, list[dict]], variants: dict[str, str]) -> dict:
     flop = {
         f"{lab}|{f}": 2 * m * k * n for lab, m, k, n in shapes(_SHAPES.value) for f in forms(lab)
     }
-    yard = 2 * 2048**3
+    yard = 2 * _PEAK_N.value**3
     out = {}
     for name, rs in runs.items():
         kernels = {}
         for kern, fl in flop.items():
             g = [fl / r["seconds"][kern] / 1e9 for r in rs]
-            rel = [fl / r["seconds"][kern] / (yard / r["seconds"]["numpy 2048^3"]) for r in rs]
+            rel = [fl / r["seconds"][kern] / (yard / r["seconds"]["numpy peak"]) for r in rs]
             kernels[kern] = {"gflops": float(np.median(g)), "per_numpy_peak": float(np.median(rel))}
-        numpy_g = float(np.median([yard / r["seconds"]["numpy 2048^3"] / 1e9 for r in rs]))
+        numpy_g = float(np.median([yard / r["seconds"]["numpy peak"] / 1e9 for r in rs]))
         out[name] = {
             "xla_flags": variants[name],
             "kernels": kernels,
-            "numpy_2048_gflops": numpy_g,
+            "numpy_peak_gflops": numpy_g,
             "fusions": rs[0]["fusions"],
             "max_relative_error": rs[0]["max_relative_error"],
         }
-    # The run's fp32 peak: the best fp32 2048^3 rate of NumPy and of any variant.
-    peak_key = f"{PEAK_SHAPE[0]}|dot"
-    peak = max(max(v["numpy_2048_gflops"], v["kernels"][peak_key]["gflops"]) for v in out.values())
+    # The run's fp32 peak: the best fp32 rate of NumPy and of any variant on the peak product.
+    peak_key = f"peak {_PEAK_N.value}^3|dot"
+    peak = max(max(v["numpy_peak_gflops"], v["kernels"][peak_key]["gflops"]) for v in out.values())
     base = out.get("default")
     for v in out.values():
         for kern, d in v["kernels"].items():
@@ -215,7 +224,8 @@ def report(payload: dict) -> str:
         rows.append(row)
     out = [
         common.header(payload["machine"]),
-        f"fp32 GEMM peak of the run (best 2048^3 product): {summary['fp32_peak']:.0f} GFLOP/s",
+        f"fp32 GEMM peak of the run (best {payload['peak_n']}^3 product of NumPy and every "
+        f"variant): {summary['fp32_peak']:.0f} GFLOP/s",
         "",
         "Plain dot a[M,K] @ w[K,N], GFLOP/s (% of the run's fp32 peak); 'vs default' divides by "
         "NumPy's rate in the same process first, so machine load cancels:",
@@ -251,12 +261,23 @@ def main(argv):
     for item in _EXTRA.value:
         name, _, value = item.partition("=")
         variants[name] = value
+    out_path = _OUT.value or common.results_path("xla_flags.json")
     payload = {"machine": common.machine_info(), "variants": variants, "runs": {}}
+    if _APPEND.value and os.path.exists(out_path):
+        with open(out_path) as f:
+            before = json.load(f)
+        if (before.get("shapes"), before.get("peak_n")) != (_SHAPES.value, _PEAK_N.value):
+            raise ValueError(f"--append: {out_path} has other --shapes or --peak_n")
+        payload["variants"] = {**before["variants"], **variants}
+        payload["runs"] = before["runs"]
+        payload["machine_before"] = before["machine"]
+    payload["shapes"], payload["peak_n"] = _SHAPES.value, _PEAK_N.value
     print(common.header(payload["machine"]), flush=True)
     args = [
         "--child",
         f"--rounds={_ROUNDS.value}",
         f"--shapes={','.join(_SHAPES.value)}",
+        f"--peak_n={_PEAK_N.value}",
     ]
     base = os.environ.get("XLA_FLAGS", "")
     for r in range(_PROCESS_ROUNDS.value):
@@ -269,13 +290,15 @@ def main(argv):
                 print(f"{name}: failed: {str(e)[-500:]}", file=sys.stderr)
                 payload.setdefault("failed", {})[name] = str(e)[-2000:]
                 continue
+            result["load_average"] = [round(x, 2) for x in os.getloadavg()]
             payload["runs"].setdefault(name, []).append(result)
-            numpy_g = 2 * 2048**3 / result["seconds"]["numpy 2048^3"] / 1e9
-            print(f"round {r + 1}, {name}: done (NumPy 2048^3 {numpy_g:.0f} GFLOP/s)", flush=True)
-    payload["summary"] = summarise(payload["runs"], variants)
+            common.write_json(out_path, payload)  # so far, in case the run is cut short
+            numpy_g = 2 * _PEAK_N.value**3 / result["seconds"]["numpy peak"] / 1e9
+            print(f"round {r + 1}, {name}: done (NumPy peak {numpy_g:.0f} GFLOP/s)", flush=True)
+    payload["summary"] = summarise(payload["runs"], payload["variants"])
     payload["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     print(report(payload))
-    common.write_json(_OUT.value or common.results_path("xla_flags.json"), payload)
+    common.write_json(out_path, payload)
 
 
 if __name__ == "__main__":
