@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 from gae_jax.evaluation.classifier import MLPClassifier, predict_logits
 from gae_jax.evaluation.diagnostics import class_occupancy
@@ -61,6 +62,7 @@ def per_step_metrics(
     *,
     sigmas=PAPER_BANDWIDTHS,
     batch_size: int = 1000,
+    mesh: Mesh | None = None,
 ) -> dict[str, np.ndarray]:
     """The sample measures of the module docstring at every step.
 
@@ -70,6 +72,9 @@ def per_step_metrics(
       reference: real data and classifier to measure against.
       sigmas: candidate Parzen bandwidths (paper 001's 10 log-spaced values in [0.1, 1]).
       batch_size: images per classifier call.
+      mesh: a 1-D device mesh (of one or several processes) that the Parzen window's points
+        are split over (:func:`~gae_jax.evaluation.parzen.parzen_log_density`); None: the
+        default device.
 
     Returns:
       float64[S] arrays ``parzen_ll`` (mean test log-likelihood, nats), ``parzen_stderr``,
@@ -81,7 +86,9 @@ def per_step_metrics(
         raise ValueError(
             f"images_per_step must be [steps, N, *{reference.test.shape[1:]}], got {images.shape}"
         )
-    parzen = [parzen_evaluate(x, reference.validation, reference.test, sigmas) for x in images]
+    parzen = [
+        parzen_evaluate(x, reference.validation, reference.test, sigmas, mesh=mesh) for x in images
+    ]
     model, params = reference.classifier, reference.classifier_params
     predicted = jnp.stack(
         [jnp.argmax(predict_logits(model, params, x, batch_size=batch_size), -1) for x in images]

@@ -19,7 +19,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 
+from gae_jax import parallel
 from gae_jax.evaluation.common import mean_and_stderr
 
 # Paper 001 App. E-D: 10 values evenly spaced on a log axis between 10^-1 and 10^0.
@@ -36,7 +38,6 @@ def _blocks(x: jax.Array, chunk: int) -> tuple[jax.Array, jax.Array]:
     return padded.reshape(num_blocks, chunk, -1), valid.reshape(num_blocks, chunk)
 
 
-@functools.partial(jax.jit, static_argnames=("sample_chunk", "point_chunk"))
 def parzen_log_density(
     samples: jax.Array,
     points: jax.Array,
@@ -44,6 +45,7 @@ def parzen_log_density(
     *,
     sample_chunk: int = 1000,
     point_chunk: int = 1000,
+    mesh: Mesh | None = None,
 ) -> jax.Array:
     """Log-density of ``points`` under Gaussian kernel densities on ``samples``, for each sigma.
 
@@ -53,10 +55,55 @@ def parzen_log_density(
       sigmas: float32[S] kernel standard deviations (sklearn's ``bandwidth``).
       sample_chunk: samples per block (static).
       point_chunk: points per block (static).
+      mesh: a 1-D device mesh (of one or several processes) to split the points over, each
+        device scoring its share against all samples; then ``samples``, ``points`` and
+        ``sigmas`` must be host values, the same on every process. None: the default device.
 
     Returns:
-      float32[S, M]: log p(points[m]) under the density with bandwidth sigmas[s].
+      float32[S, M]: log p(points[m]) under the density with bandwidth sigmas[s]; with a mesh,
+      a numpy array on every process.
     """
+    if mesh is None:
+        return _log_density(
+            samples, points, sigmas, sample_chunk=sample_chunk, point_chunk=point_chunk
+        )
+    m = np.shape(points)[0]
+    flat = np.asarray(points, np.float32).reshape(m, -1)
+    sharded, _ = parallel.shard_padded(flat, mesh)
+    score = _sharded_log_density(mesh, sample_chunk, point_chunk)
+    replicated = parallel.replicate(
+        (np.asarray(samples, np.float32), np.asarray(sigmas, np.float32).reshape(-1)), mesh
+    )
+    return parallel.gather(score(replicated[0], sharded, replicated[1]))[:, :m]
+
+
+@functools.lru_cache(maxsize=8)
+def _sharded_log_density(mesh: Mesh, sample_chunk: int, point_chunk: int):
+    """The compiled :func:`parzen_log_density` with points split over ``mesh``: every device
+    scores its share of the points against all (replicated) samples."""
+    (axis,) = mesh.axis_names
+    per_device = functools.partial(
+        _log_density_body, sample_chunk=sample_chunk, point_chunk=point_chunk
+    )
+    return jax.jit(
+        jax.shard_map(
+            per_device,
+            mesh=mesh,
+            in_specs=(PartitionSpec(), PartitionSpec(axis), PartitionSpec()),
+            out_specs=PartitionSpec(None, axis),
+        )
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("sample_chunk", "point_chunk"))
+def _log_density(samples, points, sigmas, *, sample_chunk, point_chunk):
+    return _log_density_body(
+        samples, points, sigmas, sample_chunk=sample_chunk, point_chunk=point_chunk
+    )
+
+
+def _log_density_body(samples, points, sigmas, *, sample_chunk, point_chunk):
+    """:func:`parzen_log_density` on one device: float32[S, M]."""
     samples = samples.reshape(samples.shape[0], -1).astype(jnp.float32)
     points = points.reshape(points.shape[0], -1).astype(jnp.float32)
     sigmas = jnp.asarray(sigmas, jnp.float32).reshape(-1)
@@ -98,6 +145,7 @@ def parzen_log_likelihood(
     *,
     sample_chunk: int = 1000,
     point_chunk: int = 1000,
+    mesh: Mesh | None = None,
 ) -> jax.Array:
     """Per-point log-likelihood under one Parzen window.
 
@@ -107,6 +155,7 @@ def parzen_log_likelihood(
       sigma: kernel standard deviation.
       sample_chunk: samples per block.
       point_chunk: points per block.
+      mesh: devices to split the points over (see :func:`parzen_log_density`).
 
     Returns:
       float32[M].
@@ -114,9 +163,10 @@ def parzen_log_likelihood(
     return parzen_log_density(
         samples,
         points,
-        jnp.asarray([sigma], jnp.float32),
+        np.asarray([sigma], np.float32),
         sample_chunk=sample_chunk,
         point_chunk=point_chunk,
+        mesh=mesh,
     )[0]
 
 
@@ -133,6 +183,7 @@ def select_bandwidth(
     *,
     sample_chunk: int = 1000,
     point_chunk: int = 1000,
+    mesh: Mesh | None = None,
 ) -> BandwidthSelection:
     """Picks the bandwidth that maximises the mean log-likelihood of a validation set.
 
@@ -142,6 +193,7 @@ def select_bandwidth(
       sigmas: candidate bandwidths; paper 001's 10 log-spaced values in [0.1, 1] by default.
       sample_chunk: samples per block.
       point_chunk: points per block.
+      mesh: devices to split the validation points over (see :func:`parzen_log_density`).
 
     Returns:
       The chosen sigma, the candidates and their mean validation log-likelihoods.
@@ -150,7 +202,7 @@ def select_bandwidth(
     if sigmas.size == 0 or np.any(sigmas <= 0):
         raise ValueError(f"sigmas must be a non-empty list of positive numbers, got {sigmas}")
     log_density = parzen_log_density(
-        samples, validation, sigmas, sample_chunk=sample_chunk, point_chunk=point_chunk
+        samples, validation, sigmas, sample_chunk=sample_chunk, point_chunk=point_chunk, mesh=mesh
     )
     mean_ll = np.asarray(log_density, np.float64).mean(axis=1)
     return BandwidthSelection(float(sigmas[np.argmax(mean_ll)]), sigmas, mean_ll)
@@ -171,6 +223,7 @@ def parzen_evaluate(
     *,
     sample_chunk: int = 1000,
     point_chunk: int = 1000,
+    mesh: Mesh | None = None,
 ) -> ParzenResult:
     """Paper 001's Parzen protocol: choose sigma on ``validation``, report the test mean and s.e.
 
@@ -181,15 +234,14 @@ def parzen_evaluate(
       sigmas: candidate bandwidths.
       sample_chunk: samples per block.
       point_chunk: points per block.
+      mesh: devices to split the validation and test points over (see
+        :func:`parzen_log_density`).
 
     Returns:
       A :class:`ParzenResult`.
     """
-    selection = select_bandwidth(
-        samples, validation, sigmas, sample_chunk=sample_chunk, point_chunk=point_chunk
-    )
-    test_ll = parzen_log_likelihood(
-        samples, test, selection.sigma, sample_chunk=sample_chunk, point_chunk=point_chunk
-    )
+    chunks = dict(sample_chunk=sample_chunk, point_chunk=point_chunk, mesh=mesh)
+    selection = select_bandwidth(samples, validation, sigmas, **chunks)
+    test_ll = parzen_log_likelihood(samples, test, selection.sigma, **chunks)
     summary = mean_and_stderr(test_ll)
     return ParzenResult(summary.mean, summary.stderr, selection.sigma, selection)

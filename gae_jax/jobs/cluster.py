@@ -1,4 +1,5 @@
-"""The start-up every entry point shares: cluster flags, then joining the cluster.
+"""What every entry point shares on a cluster: the start-up (cluster flags, then joining the
+cluster) and writing output files from process 0 only.
 
 An entry point defines the flags at import time and starts first thing in ``main``::
 
@@ -15,11 +16,16 @@ With no cluster flags the job auto-detects a TPU pod slice, SLURM, Open MPI or K
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from typing import NamedTuple
 
 from absl import flags
+from etils import epath
 
 from gae_jax import parallel
+from gae_jax import workdir as workdir_lib
 from gae_jax.train.writer import quiet_library_logs
 
 
@@ -56,4 +62,27 @@ def start(cluster_flags: ClusterFlags) -> dict:
     )
 
 
-__all__ = ["ClusterFlags", "define_flags", "start"]
+def write_output(path, save: Callable[[str], None]) -> bool:
+    """Writes the output file ``path`` on process 0 only, with ``save(local_name)`` (e.g. a
+    figure's ``savefig``); other processes do nothing.
+
+    ``path`` may be remote (``gs://...``): ``save`` then writes a local temporary file that is
+    copied there, so savers that only know local files work with any workdir.
+
+    Returns:
+      Whether this process wrote the file.
+    """
+    if not workdir_lib.is_writer():
+        return False
+    path = epath.Path(path)
+    if "://" not in str(path):
+        save(os.fspath(path))
+        return True
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, path.name)
+        save(local)
+        epath.Path(local).copy(path, overwrite=True)
+    return True
+
+
+__all__ = ["ClusterFlags", "define_flags", "start", "write_output"]

@@ -80,7 +80,7 @@ def ground_truth_classifier(
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
     ).params
-    if cache_dir is not None:
+    if cache_dir is not None and workdir_lib.is_writer():  # every process trained the same
         os.makedirs(cache_dir, exist_ok=True)
         tmp = f"{params_path}.tmp{os.getpid()}"
         with open(tmp, "wb") as f:

@@ -132,7 +132,7 @@ def evaluate_model(
       float32[S, N, H, W, C] for the overview figure.
     """
     images, codes = _chain_arrays(model_dir, steps)
-    metrics = evaluation.per_step_metrics(images, reference)
+    metrics = evaluation.per_step_metrics(images, reference, mesh=parallel.make_mesh())
     data_codes, prior, denoising = _data_codes(rng_key, model_dir, reference.test, train_images)
     metrics.update(
         evaluation.latent_step_metrics(
@@ -233,7 +233,7 @@ def _run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
         logging.info("[main] classifier test accuracy %.4f (cached: %s)", accuracy, cached)
         # The training digits through the same measures: what a sampler that reproduced the
         # data distribution would score, for scale.
-        real = evaluation.per_step_metrics(train.images[None], reference)
+        real = evaluation.per_step_metrics(train.images[None], reference, mesh=parallel.make_mesh())
         real = {k: np.asarray(v)[0].tolist() for k, v in real.items()}
 
     models, shown = {}, {}

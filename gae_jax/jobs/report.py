@@ -15,9 +15,11 @@ import math
 import os
 
 import numpy as np
+from etils import epath
 
 from gae_jax import plotting
 from gae_jax import workdir as workdir_lib
+from gae_jax.jobs import cluster
 from gae_jax.workdir import SAMPLES_DIR
 
 REPORT_FILE = "report.html"
@@ -168,7 +170,8 @@ def _timing_sentence(summary: dict) -> str:
 
 
 def write_figures(figures_dir: str, summary: dict, images: dict) -> None:
-    """Writes the per-step metric plots and the overview of samples at the recorded steps.
+    """Writes the per-step metric plots and the overview of samples at the recorded steps
+    (process 0 only).
 
     Args:
       figures_dir: output directory.
@@ -177,16 +180,19 @@ def write_figures(figures_dir: str, summary: dict, images: dict) -> None:
         recorded step.
     """
     panels = [(key, label, better) for key, label, better, _ in COLUMNS if key != "classes_covered"]
-    plotting.save_metric_curves(
-        os.path.join(figures_dir, METRICS_FIGURE), summary["models"], panels, summary["real_data"]
+    cluster.write_output(
+        os.path.join(figures_dir, METRICS_FIGURE),
+        lambda p: plotting.save_metric_curves(p, summary["models"], panels, summary["real_data"]),
     )
     steps = summary["models"][next(iter(images))]["steps"]
-    plotting.save_samples_overview(os.path.join(figures_dir, OVERVIEW_FIGURE), images, steps)
+    cluster.write_output(
+        os.path.join(figures_dir, OVERVIEW_FIGURE),
+        lambda p: plotting.save_samples_overview(p, images, steps),
+    )
 
 
 def _img(path: str, alt: str) -> str:
-    with open(path, "rb") as f:
-        data = base64.b64encode(f.read()).decode("ascii")
+    data = base64.b64encode(epath.Path(path).read_bytes()).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
@@ -318,12 +324,13 @@ measures (as kernel centres for Parzen, as samples for FD and classes), for scal
 
 def write_report(workdir: str, summary: dict) -> None:
     """Writes ``summary.json``, ``summary.csv`` and ``report.html`` into ``workdir`` (figures
-    from :func:`write_figures` and the models' sample figures must exist)."""
+    from :func:`write_figures` and the models' sample figures must exist); process 0 only."""
+    if not workdir_lib.is_writer():
+        return
     workdir_lib.write_json(os.path.join(workdir, SUMMARY_JSON), summary)
     rows = summary_rows(summary)
-    with open(os.path.join(workdir, SUMMARY_CSV), "w", newline="") as f:
+    with epath.Path(workdir, SUMMARY_CSV).open("w") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    with open(os.path.join(workdir, REPORT_FILE), "w") as f:
-        f.write(_html(workdir, summary))
+    epath.Path(workdir, REPORT_FILE).write_text(_html(workdir, summary))

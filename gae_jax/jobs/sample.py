@@ -10,8 +10,9 @@ writes, under ``<workdir>/samples/``:
 * ``samples.npz`` -- the arrays behind the figures (images as float16 in [0, 1]);
 * ``sample_summary.json`` -- compile and run wall times of every call and per-step diagnostics.
 
-Every run is one compiled call over all its chains; chains are split across the devices of a
-``chains`` mesh when their number divides evenly.
+Every run is one compiled call over all its chains, split across the devices of a ``chains``
+mesh (of all processes of a cluster, padded when their number does not divide evenly). Every
+process computes the same values; only process 0 writes the files.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from collections.abc import Callable
 import jax
 import ml_collections
 import numpy as np
+from etils import epath
 
 from gae_jax import builders, data, parallel, plotting, resources
 from gae_jax import config as config_lib
 from gae_jax import corruption as corruption_lib
 from gae_jax import workdir as workdir_lib
+from gae_jax.jobs import cluster
 from gae_jax.jobs.common import named_key
 from gae_jax.models import Autoencoder, AutoencoderFns, model_variables
 from gae_jax.samplers import Kernel, ascent_chain, starts, steps_for_samples
@@ -61,6 +64,11 @@ class _Context:
         self.files.append(name)
         return os.path.join(self.out_dir, name)
 
+    def save(self, name: str, save_fn: Callable, *args) -> None:
+        """``save_fn(path, *args)`` writes output file ``name`` on process 0 only (e.g. a
+        ``plotting.save_*`` function); the file is listed in the summary."""
+        cluster.write_output(self.output(name), lambda path: save_fn(path, *args))
+
 
 def _run_chains(ctx: _Context, make_kernel: Callable[[dict], Kernel], init_arg, *args, **kwargs):
     """:func:`gae_jax.builders.run_chains` (same arguments after ``init_arg``) on the context's
@@ -91,10 +99,10 @@ def _save_step_grids(ctx: _Context, prefix: str, images: np.ndarray, title: str)
     steps = ctx.sampler.record_steps
     shown = images[:, : ctx.sampler.grid_size]
     for step, batch in zip(steps, shown, strict=True):
-        plotting.save_grid(
-            ctx.output(f"{prefix}_step_{step:03d}.png"), batch, f"{title}, step {step}"
+        ctx.save(
+            f"{prefix}_step_{step:03d}.png", plotting.save_grid, batch, f"{title}, step {step}"
         )
-    plotting.save_steps_panel(ctx.output(f"{prefix}_steps.png"), steps, shown, title)
+    ctx.save(f"{prefix}_steps.png", plotting.save_steps_panel, steps, shown, title)
 
 
 def _store_images(ctx: _Context, prefix: str, images: np.ndarray, steps) -> None:
@@ -188,8 +196,9 @@ def sample_interpolation(ctx: _Context) -> None:
     ctx.arrays["interpolation_endpoints"] = endpoints.reshape(s.slerp_pairs, 2, *shape[2:])
     ctx.arrays["interpolation_original"] = original.astype(np.float16)
     ctx.arrays["interpolation_refined"] = refined.astype(np.float16)
-    plotting.save_interpolation(
-        ctx.output("interpolation.png"),
+    ctx.save(
+        "interpolation.png",
+        plotting.save_interpolation,
         ctx.arrays["interpolation_endpoints"],
         original,
         refined,
@@ -230,8 +239,9 @@ def sample_reinjection(ctx: _Context, image_shape) -> None:
         "restart_transitions": np.flatnonzero(restarted[:, 0]).tolist(),
     }
     num_shown = min(8, s.reinjection_chains)
-    plotting.save_trajectories(
-        ctx.output("reinjection_trajectories.png"),
+    ctx.save(
+        "reinjection_trajectories.png",
+        plotting.save_trajectories,
         xs[:, :num_shown],
         restarted[:, 0],
         kept[:, 0],
@@ -275,6 +285,14 @@ def sample_ascent(ctx: _Context, image_shape) -> None:
     _save_step_grids(ctx, "ascent", images, f"DAE ascent from {s.ascent_init} x_0")
 
 
+def _save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` atomically: a killed run leaves the previous file or none."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    os.replace(tmp, path)
+
+
 def _check_same_model(requested: config_lib.ExperimentConfig, trained, workdir: str) -> None:
     differences = workdir_lib.config_differences(requested, trained)
     if differences:
@@ -307,7 +325,8 @@ def _sample_locked(requested, cfg, model, state, image_shape, workdir: str) -> d
     """:func:`sample_and_save` once the model is restored and the config checked."""
     s = requested.sampler
     out_dir = os.path.join(workdir, SAMPLES_DIR)
-    os.makedirs(out_dir, exist_ok=True)
+    if workdir_lib.is_writer():
+        epath.Path(out_dir).mkdir(parents=True, exist_ok=True)
     ctx = _Context(
         cfg=cfg,
         sampler=s,
@@ -327,8 +346,9 @@ def _sample_locked(requested, cfg, model, state, image_shape, workdir: str) -> d
         sample_reinjection(ctx, image_shape)
     if "ascent" in s.kernels:
         sample_ascent(ctx, image_shape)
-    np.savez_compressed(ctx.output(workdir_lib.SAMPLES_FILE), **ctx.arrays)
+    ctx.save(workdir_lib.SAMPLES_FILE, _save_npz, ctx.arrays)
     summary_path = ctx.output(workdir_lib.SAMPLE_SUMMARY_FILE)
     ctx.summary["files"] = ctx.files
     workdir_lib.write_json(summary_path, ctx.summary)
+    parallel.sync("sample_and_save")  # other processes may read the files next (experiments.main)
     return ctx.summary

@@ -20,8 +20,10 @@ import time
 
 import ml_collections
 from absl import logging
+from etils import epath
 
 from gae_jax import config as config_lib
+from gae_jax import parallel
 from gae_jax import workdir as workdir_lib
 from gae_jax.jobs.common import load_splits
 from gae_jax.jobs.reproduce import paper001, paper002, paper004, tables
@@ -65,15 +67,15 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str) -> list[Entry]:
     logging.info("%s: trained in %.0fs, evaluated in %.0fs", table.protocol, t1 - t0, t2 - t1)
 
     epochs = ", ".join(f"{name} {m.epochs:.3g}" for name, m in models.items())
-    with open(os.path.join(workdir, "table.md"), "w") as f:
-        f.write(
+    if workdir_lib.is_writer():  # every process measured the same; process 0 writes
+        text = (
             f"### {protocol.TITLE}\n\nData `{config.data.name}`: {len(data.train)} training, "
             f"{len(data.validation)} validation and {len(data.test)} test images; scale "
             f"`{table.scale}`; epochs trained: {epochs}.\n\n"
+            f"{tables.markdown(result.entries)}\n{result.notes}"
         )
-        f.write(tables.markdown(result.entries))
-        f.write(f"\n{result.notes}")
-    tables.write_csv(os.path.join(workdir, "table.csv"), result.entries)
+        epath.Path(workdir, "table.md").write_text(text)
+        tables.write_csv(os.path.join(workdir, "table.csv"), result.entries)
     workdir_lib.write_json(
         os.path.join(workdir, "results.json"),
         {
@@ -89,6 +91,7 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str) -> list[Entry]:
             "details": result.details,
         },
     )
+    parallel.sync("reproduce")
     return result.entries
 
 

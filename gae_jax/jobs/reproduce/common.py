@@ -19,9 +19,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from gae_jax import builders, evaluation, models
+from gae_jax import builders, evaluation, models, parallel
 from gae_jax import config as config_lib
 from gae_jax import workdir as workdir_lib
+from gae_jax.jobs import cluster
 from gae_jax.jobs.common import (
     CLASSIFIER_DIR,
     ClassifierSettings,
@@ -120,7 +121,7 @@ def real_data_metrics(
     """
     real = data.train.images[:num_samples]
     label = f"Real training images ({len(real)}, reference)"
-    return label, evaluation.per_step_metrics(real[None], reference)
+    return label, evaluation.per_step_metrics(real[None], reference, mesh=parallel.make_mesh())
 
 
 def chain_images(rng_key: jax.Array, trained: Trained, z0: jax.Array, num_steps: int) -> np.ndarray:
@@ -154,6 +155,12 @@ def chain_images(rng_key: jax.Array, trained: Trained, z0: jax.Array, num_steps:
     )
     x0 = np.asarray(run.state0.x)[None]
     return np.concatenate([x0, np.asarray(run.trace)]) if num_steps else x0
+
+
+def save_output(path: str, save_fn, *args) -> None:
+    """``save_fn(path, *args)`` (e.g. a ``plotting.save_*`` function) on process 0 only, for
+    any workdir (local or ``gs://``)."""
+    cluster.write_output(path, lambda local: save_fn(local, *args))
 
 
 def binomial_stderr(accuracy: float, num_test: int) -> float:

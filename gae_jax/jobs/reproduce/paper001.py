@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gae_jax import builders, evaluation, models, plotting, samplers
+from gae_jax import builders, evaluation, models, parallel, plotting, samplers
 from gae_jax.jobs.reproduce.common import (
     Context,
     Result,
@@ -33,6 +33,7 @@ from gae_jax.jobs.reproduce.common import (
     real_reference,
     rng,
 )
+from gae_jax.jobs.reproduce.common import save_output as _save
 from gae_jax.jobs.reproduce.tables import Entry
 
 TITLE = "Paper 001 (DAAE, iDAAE): MNIST Tables IV, V and VI"
@@ -99,7 +100,7 @@ def evaluate(ctx: Context) -> Result:
             rng(ctx.seed, name, "z0"), ctx.table.num_samples, (trained.cfg.model.latent_dim,)
         )
         images = chain_images(rng(ctx.seed, name, "chain"), trained, z0, t_steps)
-        steps = evaluation.per_step_metrics(images, reference)
+        steps = evaluation.per_step_metrics(images, reference, mesh=parallel.make_mesh())
         per_step[name] = (label, steps)
         paper_x5 = paper.parzen_x5 if paper and t_steps == PAPER_CHAIN_STEPS else None
         for t, paper_ll in ((0, paper and paper.parzen_x0), (t_steps, paper_x5)):
@@ -111,8 +112,9 @@ def evaluate(ctx: Context) -> Result:
             entries.append(
                 Entry(TABLE_V, label, f"class TV x^{t}", steps["class_tv"][t], fmt=".2f")
             )
-        plotting.save_steps_panel(
+        _save(
             f"{ctx.workdir}/samples_{name}.png",
+            plotting.save_steps_panel,
             (0, t_steps),
             images[[0, t_steps], :64],
             f"{label}: x^0 = decoded N(0, I) draws, x^{t_steps} after {t_steps} chain steps",
@@ -176,8 +178,12 @@ def evaluate(ctx: Context) -> Result:
         ]
         for name, p in PAPER.items()
     }
-    plotting.save_parzen_and_frechet_curves(
-        f"{ctx.workdir}/parzen_vs_step.png", per_step, reported, "paper 001 Table V"
+    _save(
+        f"{ctx.workdir}/parzen_vs_step.png",
+        plotting.save_parzen_and_frechet_curves,
+        per_step,
+        reported,
+        "paper 001 Table V",
     )
     settings = (
         f"Samples per model: {ctx.table.num_samples} (paper: 10^4). Paper: 100 epochs on 50,000 "

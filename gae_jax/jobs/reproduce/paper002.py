@@ -23,6 +23,7 @@ import numpy as np
 
 from gae_jax import builders, evaluation, models, plotting, samplers
 from gae_jax.jobs.reproduce.common import Context, Result, Trained, binomial_stderr, rng
+from gae_jax.jobs.reproduce.common import save_output as _save
 from gae_jax.jobs.reproduce.tables import Entry
 
 TITLE = "Paper 002 (reinjection sampling): MNIST Table I"
@@ -92,8 +93,9 @@ def evaluate(ctx: Context) -> Result:
             rng(ctx.seed, name, "reinjection"), trained, counts[-1], train.image_shape
         )
         label = PAPER[name].label if name in PAPER else name
-        plotting.save_grid(
+        _save(
             f"{ctx.workdir}/samples_{name}.png",
+            plotting.save_grid,
             synthetic[name][:64],
             f"{label}: reinjection samples (clipped to [0, 1])",
         )
@@ -155,8 +157,9 @@ def evaluate(ctx: Context) -> Result:
             fmt=".3f",
         )
     )
-    plotting.save_accuracy_curves(
+    _save(
         f"{ctx.workdir}/accuracy_vs_samples.png",
+        plotting.save_accuracy_curves,
         curves.sample_counts,
         {PAPER[n].label if n in PAPER else n: c for n, c in curves.synthetic.items()},
         {UPPER_LABEL: (curves.upper_bound, "k-o"), LOWER_LABEL: (curves.lower_bound, "k--o")},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gae_jax import builders, evaluation, plotting, samplers
+from gae_jax import builders, evaluation, parallel, plotting, samplers
 from gae_jax import data as data_lib
 from gae_jax.jobs.reproduce.common import (
     Context,
@@ -21,6 +21,7 @@ from gae_jax.jobs.reproduce.common import (
     real_reference,
     rng,
 )
+from gae_jax.jobs.reproduce.common import save_output as _save
 from gae_jax.jobs.reproduce.tables import Entry
 
 TITLE = "Paper 004 (GAE): MNIST KDE table"
@@ -64,8 +65,13 @@ def evaluate(ctx: Context) -> Result:
             rng(ctx.seed, name, "prior"), trained, ctx.data.train, ctx.table.num_samples
         )
         images = chain_images(rng(ctx.seed, name, "decode"), trained, z, 0)
-        metrics = evaluation.per_step_metrics(images, reference)
-        plotting.save_grid(f"{ctx.workdir}/samples_{name}.png", images[0, :64], f"{label}: samples")
+        metrics = evaluation.per_step_metrics(images, reference, mesh=parallel.make_mesh())
+        _save(
+            f"{ctx.workdir}/samples_{name}.png",
+            plotting.save_grid,
+            images[0, :64],
+            f"{label}: samples",
+        )
         details[name] = {
             "label": label,
             "epochs": trained.epochs,

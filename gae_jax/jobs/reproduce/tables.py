@@ -10,6 +10,8 @@ import csv
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from etils import epath
+
 CSV_COLUMNS = ("table", "row", "measure", "value", "stderr", "paper", "paper_stderr")
 
 
@@ -69,7 +71,7 @@ def markdown(entries: Sequence[Entry]) -> str:
 
 def write_csv(path: str, entries: Sequence[Entry]) -> None:
     """Long format, one entry per line, columns :data:`CSV_COLUMNS` (empty: no number)."""
-    with open(path, "w", newline="") as f:
+    with epath.Path(path).open("w") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
         for e in entries:
@@ -81,7 +83,7 @@ def write_csv(path: str, entries: Sequence[Entry]) -> None:
 
 def read_csv(path: str) -> list[Entry]:
     """The entries written by :func:`write_csv` (with the default Markdown format)."""
-    with open(path, newline="") as f:
+    with epath.Path(path).open() as f:
         rows = list(csv.DictReader(f))
     number = lambda s: None if s == "" else float(s)
     return [
