@@ -206,6 +206,7 @@ def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict
     }
     workdir_lib.write_json(os.path.join(workdir, workdir_lib.SUMMARY_FILE), summary)
     logging.info("[%s] test %s", cfg.model.family, _fmt(test))
+    parallel.sync("train_and_evaluate")  # process 0's files are complete for every process
     return summary
 
 
@@ -213,7 +214,8 @@ def _write_latent_report(workdir: str, latents, prior, *, title: str) -> None:
     """Paper 001's Fig. 2 (encodings of clean and corrupted data against the prior) and the
     codes' moments, into ``workdir``."""
     fig = plotting.encoding_histogram_figure(latent.labelled_sets(latents), title=title)
-    fig.savefig(os.path.join(workdir, workdir_lib.HISTOGRAM_FILE), dpi=100)
+    if workdir_lib.is_writer():
+        fig.savefig(os.path.join(workdir, workdir_lib.HISTOGRAM_FILE), dpi=100)
     moments = latent.latent_moments(latents, prior, title=title)
     workdir_lib.write_json(os.path.join(workdir, workdir_lib.MOMENTS_FILE), moments, indent=1)
 
