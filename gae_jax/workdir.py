@@ -31,6 +31,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gae_jax import builders, checkpoint, data, parallel
@@ -63,19 +64,18 @@ def write_json(path: str, obj, *, indent: int = 2) -> None:
     """
     if not is_writer():
         return
-    tmp = f"{path}.tmp{os.getpid()}"
+    path = epath.Path(path)  # local or remote (gs://...)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=indent)
-        os.replace(tmp, path)
+        tmp.write_text(json.dumps(obj, indent=indent))
+        tmp.replace(path)
     finally:  # a failed write (e.g. a full disk) leaves no half-written temporary behind
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        if tmp.exists():
+            tmp.unlink()
 
 
 def read_json(path: str):
-    with open(path) as f:
-        return json.load(f)
+    return json.loads(epath.Path(path).read_text())
 
 
 # ----------------------------------------------------------------------------- usable workdirs
@@ -414,10 +414,10 @@ def _watched(flat: dict) -> dict:
 def read_history(workdir: str) -> list[dict]:
     """The rows of ``<workdir>/run_history.jsonl`` (none for a run that has none)."""
     path = os.path.join(workdir, HISTORY_FILE)
-    if not os.path.exists(path):
+    if not epath.Path(path).exists():
         return []
     rows = []
-    with open(path) as f:
+    with epath.Path(path).open() as f:
         for number, line in enumerate(f, start=1):
             if line.strip():
                 try:
@@ -504,10 +504,10 @@ def start_run(
     }
     history = os.path.join(workdir, HISTORY_FILE)
     config_path = os.path.join(workdir, CONFIG_FILE)
-    if checkpoint_step is None or not os.path.exists(config_path):
+    if checkpoint_step is None or not epath.Path(config_path).exists():
         if is_writer():
-            if os.path.exists(history):
-                os.remove(history)  # of a run that never reached a checkpoint
+            if epath.Path(history).exists():
+                epath.Path(history).unlink()  # of a run that never reached a checkpoint
             write_json(config_path, dataclasses.asdict(cfg))
             _append_row(history, row)
         return None
@@ -520,7 +520,7 @@ def start_run(
             f"(recorded in {HISTORY_FILE})"
         )
     num_steps = cfg.train.num_steps
-    summary = read_json(summary_path) if os.path.exists(summary_path) else None
+    summary = read_json(summary_path) if epath.Path(summary_path).exists() else None
     if checkpoint_step >= num_steps and summary and summary.get("step") == checkpoint_step:
         if checkpoint_step == num_steps:
             logging.info(
@@ -601,7 +601,7 @@ def load_trained(workdir: str, config: ml_collections.ConfigDict | None = None):
     """Restores ``(cfg, model, state)`` from a training workdir (for sampling and evaluation)."""
     if config is None:
         path = os.path.join(workdir, CONFIG_FILE)
-        if not os.path.isfile(path):
+        if not epath.Path(path).is_file():
             raise FileNotFoundError(
                 f"no trained model in {workdir}: {path} is missing; train one first with "
                 f"`python -m experiments.train --config=... --workdir={workdir}`"
