@@ -1,11 +1,9 @@
 """Loaders (mnist5k, digits, idx:, tfds: via mock data), IDX validation and the batch order."""
 
-import gzip
-import struct
-
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds  # in the `test` extra: its mock data needs no network
+from helpers import idx_bytes, write_idx_dir
 
 from gae_jax import data
 
@@ -45,32 +43,9 @@ def test_unknown_dataset_and_split_are_rejected():
         data.load_dataset("tfds:imagenet", "train")
 
 
-def _idx_bytes(array: np.ndarray) -> bytes:
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
-def _write_idx_dir(root, n_train=12, n_test=6, gz=True, size=28):
-    rng = np.random.default_rng(0)
-    files = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, size, size)),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, (n_train,)),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, size, size)),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, (n_test,)),
-    }
-    for stem, arr in files.items():
-        payload = _idx_bytes(arr)
-        if gz:
-            with gzip.open(root / (stem + ".gz"), "wb") as f:
-                f.write(payload)
-        else:
-            (root / stem).write_bytes(payload)
-    return files
-
-
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_directory_loads_with_validation_holdout(tmp_path, gz):
-    files = _write_idx_dir(tmp_path, gz=gz)
+    files = write_idx_dir(tmp_path, gz=gz)
     train = data.load_dataset(f"idx:{tmp_path}", "train")
     val = data.load_dataset(f"idx:{tmp_path}", "validation")
     test = data.load_dataset(f"idx:{tmp_path}", "test")
@@ -89,14 +64,14 @@ def test_idx_missing_directory(tmp_path):
 
 
 def test_idx_missing_file(tmp_path):
-    _write_idx_dir(tmp_path)
+    write_idx_dir(tmp_path)
     (tmp_path / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(data.IdxFormatError, match="no IDX file train-labels-idx1-ubyte"):
         data.load_dataset(f"idx:{tmp_path}", "train")
 
 
 def test_idx_wrong_magic_number(tmp_path):
-    _write_idx_dir(tmp_path, gz=False)
+    write_idx_dir(tmp_path, gz=False)
     path = tmp_path / "t10k-images-idx3-ubyte"
     path.write_bytes(b"\x12\x34" + path.read_bytes()[2:])
     with pytest.raises(data.IdxFormatError, match="bad magic number 0x1234"):
@@ -104,7 +79,7 @@ def test_idx_wrong_magic_number(tmp_path):
 
 
 def test_idx_truncated_file(tmp_path):
-    _write_idx_dir(tmp_path, gz=False)
+    write_idx_dir(tmp_path, gz=False)
     path = tmp_path / "t10k-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(data.IdxFormatError, match="truncated or corrupt"):
@@ -112,7 +87,7 @@ def test_idx_truncated_file(tmp_path):
 
 
 def test_idx_truncated_gzip_stream(tmp_path):
-    _write_idx_dir(tmp_path, gz=True)
+    write_idx_dir(tmp_path, gz=True)
     path = tmp_path / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:-30])
     with pytest.raises(data.IdxFormatError, match="cannot read IDX file"):
@@ -120,9 +95,9 @@ def test_idx_truncated_gzip_stream(tmp_path):
 
 
 def test_idx_count_mismatch(tmp_path):
-    _write_idx_dir(tmp_path, gz=False)
+    write_idx_dir(tmp_path, gz=False)
     labels = np.zeros(5, np.uint8)  # 6 test images, 5 labels
-    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(_idx_bytes(labels))
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
     with pytest.raises(data.IdxFormatError, match="6 images but 5 labels"):
         data.load_dataset(f"idx:{tmp_path}", "test")
 

@@ -7,10 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import tiny_model
 from scipy import stats
 
 from configs import base
-from gae_jax import builders, models, priors
+from gae_jax import builders, priors
 from gae_jax import config as config_lib
 
 
@@ -150,14 +151,7 @@ def test_make_prior_rejects_bad_arguments():
 
 
 def test_aggregate_posterior_of_an_encoder(key):
-    model = models.build_autoencoder(
-        architecture="mlp",
-        image_shape=(4, 4, 1),
-        latent_dim=3,
-        posterior="gaussian",
-        encoder_hidden=(8,),
-        decoder_hidden=(8,),
-    )
+    model = tiny_model(image_shape=(4, 4, 1), hidden=(8,))
     images = jax.random.uniform(key, (23, 4, 4, 1))
     variables = model.init({"params": key, "latent": key}, images[:2])
     encode_fn = functools.partial(model.apply, variables, method=model.encode)

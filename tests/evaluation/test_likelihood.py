@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import tiny_model
 from scipy import integrate, special, stats
 
 from gae_jax.data import load_dataset
@@ -14,7 +15,7 @@ from gae_jax.evaluation import (
     prior_sampled_log_likelihood,
 )
 from gae_jax.losses import bernoulli_nll
-from gae_jax.models import autoencoder_fns, build_autoencoder
+from gae_jax.models import autoencoder_fns
 
 
 def standard_normal_log_prob(z):
@@ -131,14 +132,7 @@ def test_importance_sampling_needs_a_gaussian_encoder():
 
 def test_autoencoder_adapter_and_agreement_of_the_two_estimators():
     images = (load_dataset("digits", "test").images[:16] > 0.5).astype(np.float32)
-    model = build_autoencoder(
-        architecture="mlp",
-        image_shape=(8, 8, 1),
-        latent_dim=2,
-        posterior="gaussian",
-        encoder_hidden=(32,),
-        decoder_hidden=(32,),
-    )
+    model = tiny_model(latent_dim=2, hidden=(32,))
     variables = model.init(jax.random.key(0), images)
     fns = autoencoder_fns(model)
     encode = functools.partial(fns.encode, variables)

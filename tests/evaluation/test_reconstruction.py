@@ -3,6 +3,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from helpers import tiny_model
 
 from gae_jax.corruption import make_corruption
 from gae_jax.data import load_dataset
@@ -10,7 +11,7 @@ from gae_jax.evaluation import (
     corrupted_reconstruction_error,
     corrupted_reconstruction_errors,
 )
-from gae_jax.models import autoencoder_fns, build_autoencoder
+from gae_jax.models import autoencoder_fns
 
 IMAGES = load_dataset("digits", "test").images[:60]
 
@@ -74,14 +75,7 @@ def test_result_does_not_depend_on_the_batch_size():
 
 
 def test_autoencoder_adapter_decodes_the_code_of_each_input():
-    model = build_autoencoder(
-        architecture="mlp",
-        image_shape=(8, 8, 1),
-        latent_dim=3,
-        posterior="gaussian",
-        encoder_hidden=(16,),
-        decoder_hidden=(16,),
-    )
+    model = tiny_model()
     variables = model.init(jax.random.key(0), IMAGES[:2])
     fns = autoencoder_fns(model)
     encode = functools.partial(fns.encode, variables)

@@ -7,43 +7,39 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import REPO, tiny_config
 
 from configs import base
 from gae_jax import config as config_lib
 from gae_jax.jobs import sample_and_save, train_and_evaluate
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def tiny_config():
-    config = base.get_config()
-    config.data.name = "digits"
-    config.model.latent_dim = 4
-    config.model.encoder_hidden = (32,)
-    config.model.decoder_hidden = (32,)
-    config.train.num_steps = 20
-    config.train.batch_size = 32
-    config.train.log_every = 10
-    config.train.checkpoint_every = 20
-    config.train.eval_batch_size = 180
-    s = config.sampler
-    s.num_chains, s.num_steps, s.record_steps = 32, 4, (0, 2, 4)
-    s.grid_size = 16
-    s.slerp_pairs, s.slerp_points, s.slerp_steps = 2, 4, 2
-    s.reinjection_chains, s.reinjection_restart_every, s.reinjection_num_samples = 8, 3, 20
-    s.bn_tile_size = 8
-    return config
+def sample_config():
+    """A tiny dae with every kernel and a few chains of each."""
+    sampler = dict(num_chains=32, num_steps=4, record_steps=(0, 2, 4), grid_size=16)
+    sampler.update(slerp_pairs=2, slerp_points=4, slerp_steps=2, bn_tile_size=8)
+    sampler.update(reinjection_chains=8, reinjection_restart_every=3, reinjection_num_samples=20)
+    return tiny_config(
+        hidden=(32,),
+        schedule=None,
+        num_steps=20,
+        batch_size=32,
+        log_every=10,
+        checkpoint_every=20,
+        eval_batch_size=180,
+        sampler=sampler,
+    )
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("dae"))
-    train_and_evaluate(tiny_config(), workdir)
+    train_and_evaluate(sample_config(), workdir)
     return workdir
 
 
 def test_sample_and_save_writes_figures_arrays_and_timings(trained):
-    summary = sample_and_save(tiny_config(), trained)
+    summary = sample_and_save(sample_config(), trained)
     out = os.path.join(trained, "samples")
     for name in (
         "latent_step_000.png",
@@ -78,7 +74,7 @@ def test_sample_and_save_writes_figures_arrays_and_timings(trained):
 
 
 def test_sampling_refuses_a_config_for_another_model(trained):
-    config = tiny_config()
+    config = sample_config()
     config.model.latent_dim = 5
     with pytest.raises(ValueError, match="differs from the model trained"):
         sample_and_save(config, trained)

@@ -7,11 +7,11 @@ flag must be set before JAX initialises, hence a separate process). Usage: worke
 import os
 import sys
 
+import helpers
 import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from configs import base
 from gae_jax import builders, parallel
 from gae_jax import config as config_lib
 from gae_jax.jobs import train_and_evaluate
@@ -21,23 +21,14 @@ from gae_jax.workdir import load_trained
 
 
 def tiny_config(family, devices, steps_per_dispatch):
-    config = base.get_config()
-    config.data.name = "digits"
-    config.model.family = family
-    config.model.latent_dim = 4
-    config.model.encoder_hidden = (64,)
-    config.model.decoder_hidden = (64,)
-    config.model.disc_hidden = (32,)
-    config.train.num_steps = 12
-    config.train.batch_size = 32
-    config.train.learning_rate = 2e-3
-    config.train.log_every = 4
-    config.train.eval_every = 12
-    config.train.checkpoint_every = 12
-    config.train.eval_batch_size = 64
-    config.train.steps_per_dispatch = steps_per_dispatch
-    config.mesh.data = devices
-    return config
+    return helpers.tiny_config(
+        family,
+        disc_hidden=(32,),
+        noise_free=False,
+        train=dict(num_steps=12, b1=0.5, log_every=4, eval_every=12, checkpoint_every=12),
+        steps_per_dispatch=steps_per_dispatch,
+        mesh=dict(data=devices),
+    )
 
 
 def compare(family, workdir, rtol):

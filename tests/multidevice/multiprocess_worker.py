@@ -17,24 +17,18 @@ if process_id >= 0:
     jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=process_id)
 
 import numpy as np  # noqa: E402
+from helpers import tiny_config  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
-from configs import base  # noqa: E402
 from gae_jax import builders, data, parallel  # noqa: E402
 from gae_jax import config as config_lib  # noqa: E402
 from gae_jax.train import loop, make_optimizer  # noqa: E402
 
 
 def main():
-    config = base.get_config()
-    config.data.name = "digits"
-    config.model.family = "daae"
-    config.model.latent_dim = 4
-    config.model.encoder_hidden = (64,)
-    config.model.decoder_hidden = (64,)
-    config.model.disc_hidden = (32,)
-    config.train.batch_size = 32
-    config.train.steps_per_dispatch = 3
+    config = tiny_config(
+        "daae", disc_hidden=(32,), schedule=None, batch_size=32, steps_per_dispatch=3
+    )
     cfg = config_lib.validate(config)
     images = data.load_dataset("digits", "train").images
     mesh = builders.build_mesh(cfg)  # all 4 devices, of both processes

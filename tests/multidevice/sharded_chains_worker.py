@@ -5,27 +5,10 @@ flag must be set before JAX initialises, hence a separate process).
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+from helpers import tiny_autoencoder
 
 from gae_jax import corruption, models, parallel, samplers
-
-
-def tiny_model(architecture, posterior, image_shape):
-    model = models.build_autoencoder(
-        architecture=architecture,
-        image_shape=image_shape,
-        latent_dim=3,
-        posterior=posterior,
-        encoder_hidden=(16,),
-        decoder_hidden=(16,),
-        conv_width=4,
-    )
-    keys = {"params": jax.random.key(0), "latent": jax.random.key(1)}
-    variables = jax.jit(lambda k, x: model.init(k, x, train=False))(
-        keys, jnp.zeros((2, *image_shape))
-    )
-    return model, {"params": variables["params"], "batch_stats": variables.get("batch_stats", {})}
 
 
 def compare(name, make_kernel, variables, init_arg, num_steps, rtol):
@@ -58,7 +41,7 @@ def main():
     assert len(jax.devices()) == 4, jax.devices()
     noise = corruption.make_corruption("gaussian", 0.5)
 
-    model, variables = tiny_model("mlp", "gaussian", (8, 8, 1))
+    model, variables = tiny_autoencoder("mlp", "gaussian", (8, 8, 1))
     fns = models.autoencoder_fns(model)
     z0 = samplers.starts.prior_samples(jax.random.key(3), 64, model.latent_dim)
     compare(
@@ -81,7 +64,7 @@ def main():
         1e-5,
     )
 
-    model, variables = tiny_model("dcgan", "deterministic", (28, 28, 1))
+    model, variables = tiny_autoencoder("dcgan", "deterministic", (28, 28, 1))
     for tile in (None, 16):
         fns = models.autoencoder_fns(model, batch_stats_mode="minibatch", bn_tile_size=tile)
         compare(

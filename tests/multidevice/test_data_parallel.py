@@ -4,16 +4,11 @@ import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import REPO, multidevice_env
 
 
 def test_data_parallel_training_matches_one_device(tmp_path):
-    env = dict(
-        os.environ,
-        XLA_FLAGS="--xla_force_host_platform_device_count=4",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=REPO,
-    )
+    env = multidevice_env(4)
     worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data_parallel_worker.py")
     result = subprocess.run(
         [sys.executable, worker, str(tmp_path)],

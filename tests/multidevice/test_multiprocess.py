@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import numpy as np
+from helpers import REPO, multidevice_env
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multiprocess_worker.py")
 
 
@@ -20,12 +20,7 @@ def _free_port() -> int:
 
 
 def _start(process_id: int, port: int, out, devices: int) -> subprocess.Popen:
-    env = dict(
-        os.environ,
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=REPO,
-    )
+    env = multidevice_env(devices)
     cmd = [sys.executable, WORKER, str(process_id), str(port), str(out)]
     return subprocess.Popen(
         cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

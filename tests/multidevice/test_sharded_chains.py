@@ -4,16 +4,11 @@ import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import REPO, multidevice_env
 
 
 def test_sharded_chains_equal_unsharded_chains():
-    env = dict(
-        os.environ,
-        XLA_FLAGS="--xla_force_host_platform_device_count=4",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=REPO,
-    )
+    env = multidevice_env(4)
     worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sharded_chains_worker.py")
     result = subprocess.run(
         [sys.executable, worker], env=env, cwd=REPO, capture_output=True, text=True, timeout=600

@@ -1,11 +1,11 @@
-"""Small models for the sampler tests: analytic linear-Gaussian autoencoders and tiny Flax ones."""
+"""Small models for the sampler tests: analytic linear-Gaussian autoencoders and tiny Flax ones
+(:func:`helpers.tiny_autoencoder`)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from gae_jax import models
+from helpers import tiny_autoencoder
 
 
 def linear_gaussian(num_pixels=5, latent_dim=3, contraction=0.7, seed=0):
@@ -39,42 +39,19 @@ def linear_gaussian(num_pixels=5, latent_dim=3, contraction=0.7, seed=0):
     return variables, decode_fn, encode_fn
 
 
-def flax_autoencoder(architecture="mlp", posterior="gaussian", image_shape=(8, 8, 1), seed=0):
-    """A tiny untrained Autoencoder and its ``{'params', 'batch_stats'}`` variables."""
-    model = models.build_autoencoder(
-        architecture=architecture,
-        image_shape=image_shape,
-        latent_dim=3,
-        posterior=posterior,
-        encoder_hidden=(16,),
-        decoder_hidden=(16,),
-        conv_width=4,
-    )
-    k_params, k_latent = jax.random.split(jax.random.key(seed))
-    variables = jax.jit(lambda keys, x: model.init(keys, x, train=False))(
-        {"params": k_params, "latent": k_latent}, jnp.zeros((2, *image_shape))
-    )
-    return model, {"params": variables["params"], "batch_stats": variables.get("batch_stats", {})}
-
-
 @pytest.fixture
 def linear_model():
     """``(variables, decode_fn, encode_fn)`` of :func:`linear_gaussian` with its defaults."""
     return linear_gaussian()
 
 
-@pytest.fixture
-def make_flax_autoencoder():
-    return flax_autoencoder
-
-
 @pytest.fixture(scope="session")
 def mlp_model():
     """A tiny Gaussian-posterior MLP autoencoder on 8x8 images: ``(model, variables)``."""
-    return flax_autoencoder()
+    return tiny_autoencoder()
 
 
 @pytest.fixture(scope="session")
 def dcgan_model():
     """A tiny deterministic DCGAN autoencoder (batch norm) on 28x28 images."""
-    return flax_autoencoder("dcgan", "deterministic", image_shape=(28, 28, 1))
+    return tiny_autoencoder("dcgan", "deterministic", image_shape=(28, 28, 1))

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import tiny_autoencoder
 
 from gae_jax import models, samplers
 from gae_jax.samplers import Kernel, chain_keys, latent_chain, sample_chains
@@ -134,9 +135,9 @@ def test_sampler_inside_caller_jit_matches_eager(key, linear_model):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), eager, jitted)
 
 
-def test_vmap_over_models_matches_separate_runs(key, make_flax_autoencoder):
-    model, vars_a = make_flax_autoencoder(seed=1)
-    _, vars_b = make_flax_autoencoder(seed=2)
+def test_vmap_over_models_matches_separate_runs(key):
+    model, vars_a = tiny_autoencoder(seed=1)
+    _, vars_b = tiny_autoencoder(seed=2)
     fns = models.autoencoder_fns(model)
     z0 = samplers.starts.prior_samples(key, 8, model.latent_dim)
 

@@ -5,8 +5,8 @@ import blackjax.util
 import jax
 import jax.numpy as jnp
 import numpy as np
+from helpers import assert_gaussian_matches
 from scipy import linalg
-from test_latent import assert_gaussian_matches
 
 from gae_jax.samplers import latent_chain
 

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import assert_gaussian_matches, tiny_autoencoder
 from scipy import linalg
 
 from gae_jax import corruption, models, samplers
@@ -17,19 +18,6 @@ def final_state(kernel, z0, num_steps):
     key = jax.random.key(0)
     run = jax.jit(lambda z: sample_chains(key, kernel, kernel.init(z), num_steps, thin=num_steps))
     return run(z0)[0]
-
-
-def assert_gaussian_matches(z, mean, cov, num_se=4.5):
-    """Sample mean and covariance of independent rows ``z`` against N(mean, cov).
-
-    Standard errors: Var(mean_i) = cov_ii / n and Var(cov_ij) ~= (cov_ii cov_jj + cov_ij^2) / n.
-    """
-    z = np.asarray(z, np.float64)
-    n = z.shape[0]
-    mean_se = np.sqrt(np.diag(cov) / n)
-    assert np.all(np.abs(z.mean(0) - mean) < num_se * mean_se), (z.mean(0), mean)
-    cov_se = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / n)
-    assert np.all(np.abs(np.cov(z.T) - cov) < num_se * cov_se), (np.cov(z.T), cov)
 
 
 @pytest.mark.parametrize("sigma", [0.0, 3.0])
@@ -149,8 +137,8 @@ def test_bernoulli_decoding_draws_binary_images_with_the_decoder_mean():
     assert np.all(np.abs(z.mean(0) - probs) < 4.5 * se)
 
 
-def test_deterministic_encoder_chain_is_deterministic(make_flax_autoencoder, key):
-    model, variables = make_flax_autoencoder(posterior="deterministic")
+def test_deterministic_encoder_chain_is_deterministic(key):
+    model, variables = tiny_autoencoder(posterior="deterministic")
     fns = models.autoencoder_fns(model)
     kernel = latent_chain(fns.decode_mean, fns.sample_code, variables)
     z0 = samplers.starts.prior_samples(key, 6, model.latent_dim)

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import tiny_config
 
-from configs import base
 from gae_jax import builders, checkpoint, data, losses, models
 from gae_jax import config as config_lib
 from gae_jax import corruption as corruption_lib
@@ -24,19 +24,16 @@ IMAGE_SHAPE = (8, 8, 1)
 
 
 def _config(family: str, **model):
-    config = base.get_config()
-    config.data.name = "digits"
-    config.model.family = family
-    config.model.latent_dim = 2
-    config.model.encoder_hidden = (16,)
-    config.model.decoder_hidden = (16,)
-    config.model.disc_hidden = (16, 16)
-    if family == "aae":
-        config.model.corruption, config.model.corruption_level = "none", 0.0
-    for name, value in model.items():
-        setattr(config.model, name, value)
-    config.train.learning_rate = 1e-3
-    return config
+    """Tiny MLPs and discriminator, a 2-D code, the default schedule at learning rate 1e-3."""
+    return tiny_config(
+        family,
+        latent_dim=2,
+        hidden=(16,),
+        disc_hidden=(16, 16),
+        schedule=None,
+        model=model,
+        learning_rate=1e-3,
+    )
 
 
 def _setup(config):

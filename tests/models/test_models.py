@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import tiny_model
 
 from gae_jax.models import build_autoencoder
 
@@ -67,14 +68,7 @@ def test_batch_norm_train_mode_uses_minibatch_statistics():
 
 
 def test_gaussian_posterior_sample_is_reparameterised():
-    model = build_autoencoder(
-        architecture="mlp",
-        image_shape=(8, 8, 1),
-        latent_dim=3,
-        posterior="gaussian",
-        encoder_hidden=(16,),
-        decoder_hidden=(16,),
-    )
+    model = tiny_model()
     x = jax.random.uniform(jax.random.key(0), (4, 8, 8, 1))
     variables = model.init({"params": jax.random.key(1), "latent": jax.random.key(2)}, x)
     post = model.apply(variables, x, method=model.encode)

@@ -6,6 +6,7 @@ import math
 import os
 
 import pytest
+from helpers import tiny_job_config
 
 from configs import quickstart
 from gae_jax import config as config_lib
@@ -13,34 +14,10 @@ from gae_jax.jobs import main as pipeline
 from gae_jax.jobs import report
 
 
-def tiny_config():
-    """Digits, two models (the plain latent chain and the denoising one), seconds per stage."""
-    config = quickstart.get_config()
-    config.data.name = "digits"
-    del config.models["daae"]
-    for name in config.models:
-        m = config.models[name]
-        m.model.latent_dim = 4
-        m.model.encoder_hidden = m.model.decoder_hidden = m.model.disc_hidden = (32,)
-        m.model.integration_samples = 2
-        m.train.num_steps = 20
-        m.train.batch_size = 32
-        m.train.log_every = 10
-        m.train.eval_every = 20
-        m.train.checkpoint_every = 20
-        m.train.eval_batch_size = 180
-    s = config.sampler
-    s.num_chains, s.num_steps, s.record_steps, s.grid_size = 300, 4, (0, 1, 4), 16
-    s.slerp_pairs, s.slerp_points, s.slerp_steps = 2, 4, 2
-    e = config.evaluation
-    e.classifier_hidden, e.classifier_steps, e.overview_samples = (32,), 100, 4
-    return config
-
-
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("main"))
-    return workdir, pipeline.run_pipeline(tiny_config(), workdir)
+    return workdir, pipeline.run_pipeline(tiny_job_config(), workdir)
 
 
 def test_report_and_summaries_hold_finite_numbers_for_every_model_and_step(job):
@@ -76,7 +53,7 @@ def test_report_and_summaries_hold_finite_numbers_for_every_model_and_step(job):
 
 def test_rerun_skips_finished_training_and_prints_the_table(job, capsys):
     workdir, _ = job
-    summary = pipeline.run_pipeline(tiny_config(), workdir)
+    summary = pipeline.run_pipeline(tiny_job_config(), workdir)
     assert all(m["train"]["steps_this_run"] == 0 for m in summary["models"].values())
     assert summary["classifier"]["cached"]
     out = capsys.readouterr().out
@@ -103,7 +80,7 @@ def test_default_config_is_the_issue_s_job():
     ],
 )
 def test_bad_values_fail_before_training(section, key, value, message, tmp_path):
-    config = tiny_config()
+    config = tiny_job_config()
     config[section][key] = value
     with pytest.raises(config_lib.ConfigError, match=message):
         pipeline.run_pipeline(config, str(tmp_path))

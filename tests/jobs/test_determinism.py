@@ -1,19 +1,18 @@
 """Determinism: the same seed gives bitwise the same run, and sampling a restored checkpoint gives
 bitwise the same samples. Related tests live elsewhere: resuming after SIGKILL equals the
-uninterrupted run (tests/test_faults.py), and chains sharded over devices equal unsharded ones
-(tests/multidevice/test_sharded_chains.py)."""
+uninterrupted run (tests/faults/test_sigkill.py), and chains sharded over devices equal unsharded
+ones (tests/multidevice/test_sharded_chains.py)."""
 
 import jax
 import numpy as np
-from test_train import tiny_config
+from helpers import tiny_config, trained_params
 
 from gae_jax.jobs import sample_and_save, train_and_evaluate
 from gae_jax.train.writer import read_metrics
-from gae_jax.workdir import load_trained
 
 
 def _leaves(workdir):
-    return jax.tree.leaves(load_trained(str(workdir))[2].params)
+    return jax.tree.leaves(trained_params(workdir))
 
 
 def test_same_seed_same_run_and_another_seed_another_run(tmp_path):
@@ -28,17 +27,11 @@ def test_same_seed_same_run_and_another_seed_another_run(tmp_path):
     assert not any(np.array_equal(a, c) for a, c in zip(first, other, strict=True))
 
 
-def _sampling_config():
-    config = tiny_config(num_steps=20, log_every=10, checkpoint_every=20)
-    s = config.sampler
-    s.kernels = ("latent",)  # latent chains from prior draws, and slerp paths refined by them
-    s.num_chains, s.num_steps, s.record_steps, s.grid_size = 8, 3, (0, 1, 3), 8
-    s.slerp_pairs, s.slerp_points, s.slerp_steps = 2, 3, 1
-    return config
-
-
 def test_a_restored_checkpoint_gives_identical_samples(tmp_path):
-    config = _sampling_config()
+    # Latent chains from prior draws, and slerp paths refined by them.
+    sampler = dict(kernels=("latent",), num_chains=8, num_steps=3, record_steps=(0, 1, 3))
+    sampler.update(grid_size=8, slerp_pairs=2, slerp_points=3, slerp_steps=1)
+    config = tiny_config(num_steps=20, log_every=10, checkpoint_every=20, sampler=sampler)
     train_and_evaluate(config, str(tmp_path))
     first = sample_and_save(config, str(tmp_path))  # each call restores the checkpoint afresh
     with np.load(tmp_path / "samples" / "samples.npz") as f:
