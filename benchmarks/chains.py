@@ -1,4 +1,4 @@
-"""Denoising latent chain throughput: gae_jax (jitted) against PyTorch eager, in one process.
+"""Denoising latent chain throughput: gae_jax (jitted) against PyTorch eager and compiled.
 
     python -m benchmarks.chains [--chains=1,64,1024,8192] [--steps=10] [--out=PATH]
 
@@ -7,15 +7,18 @@ The chain is paper 000 eq. 2 on the paper-001 MNIST networks (encoder 784-1000-1
 chain recording per-step summaries (mean code norm, mean code change, fraction finite). Reports:
 
 * chain-steps per second for each number of chains (``--chains``) x ``--steps`` steps, for
-  gae_jax with each ``--matmul_dtypes`` and PyTorch eager (float32, and bfloat16 autocast),
-  with ratios ours / PyTorch;
+  gae_jax with each ``--matmul_dtypes`` and PyTorch (float32, and bfloat16 autocast), eager
+  and with its chain step under ``torch.compile`` (compile time reported apart; a failed
+  compilation is reported and the run carries on eagerly), with ratios ours / eager and ours /
+  compiled;
 * achieved GFLOP/s (the networks' matmul FLOPs) against the fp32 matmul peak measured in the
   same run (best of NumPy, XLA and PyTorch on a 2048^3 product);
 * peak RSS of ``--memory_chains`` chains x each of ``--memory_steps`` steps, each in a fresh
   process, keeping the per-step summaries only;
 * chain throughput with the chain axis sharded over 1, 2 and 4 forced host devices.
 
-Writes everything to ``--out`` (JSON) and prints Markdown tables.
+Records the CPU's machine type (ISA) and the run's fp32 and bf16 GEMM peak, writes everything
+to ``--out`` (default ``benchmarks/results/<isa>/chains.json``) and prints Markdown tables.
 """
 
 from __future__ import annotations
