@@ -150,8 +150,8 @@ def mixture_nll(
       num_train: n, the size of the training set the mixture runs over. Then the own code is
         weighted 1/n and the other B - 1 codes share (n - 1)/n (see
         :func:`mixture_log_weights`), so the estimate's expectation over minibatches (of
-        the mixture likelihood itself; its log carries a Jensen gap that shrinks as B grows)
-        does not depend on B. ``None``: the mixture over the B batch codes alone, each
+        the mixture likelihood itself; its log carries a Jensen gap that shrinks as B grows,
+        see :func:`batch_mixture_nll`) does not depend on B. ``None``: the mixture over the B batch codes alone, each
         weighted 1/B -- the old estimate, whose own-code weight 1/B instead of 1/n makes the
         objective depend on B; the same as ``num_train=B``.
 
@@ -176,8 +176,13 @@ def batch_mixture_nll(log_lik: jax.Array, num_train: int | None = None) -> jax.A
 
     Because log is concave, E[log of the estimate] <= log of the full mixture: in expectation
     over minibatches the returned NLL is an upper bound on the full-n mixture NLL, exact for
-    B = n and tightening as B grows (the gap is about Var/(2 mean^2) of the estimate, small
-    when each example's own code dominates its mixture, as it does for images).
+    B = n and tightening as B grows (the gap is about Var/(2 mean^2) of the estimate). It is
+    small only when each example's own code dominates its mixture. A trained GAE is not in
+    that regime: on mnist5k (n = 4,000, 600 steps at B = 64) the own code's NLL was 309 nats
+    against a full mixture NLL of 141, i.e. the mixture is carried by a few near neighbours
+    that a minibatch rarely holds, and the estimate's mean exceeded the full NLL by
+    18.1 +/- 0.4 nats at B = 64 and 5.2 +/- 0.2 at B = 512 (the batch-only estimate: 17.5
+    and 4.5). Removing that B-dependence needs all n codes in the E-step (a memory bank).
     """
     if num_train is None:
         return -(jax.nn.logsumexp(log_lik, axis=-1) - jnp.log(log_lik.shape[-1]))

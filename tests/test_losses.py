@@ -189,11 +189,11 @@ def test_mixture_estimate_is_unbiased_over_all_minibatches(batch_size):
 
 @pytest.mark.parametrize("batch_size", [4, 16])
 def test_expected_minibatch_nll_is_the_full_mixture_nll(batch_size):
-    """Monte Carlo over random minibatches of a fixed set of fake log-likelihoods in which, as
-    for images, each example's own code is far likelier than the others (so the Jensen gap of
-    the test above is negligible): the new estimate's mean is the full-n mixture NLL within
-    a few standard errors, whatever B; the old batch-only estimate's is off by about
-    log(n / B)."""
+    """Monte Carlo over random minibatches of a fixed set of fake log-likelihoods in which
+    each example's own code is far likelier than the others (so the Jensen gap of the test
+    above is negligible; a trained GAE is not in this regime, see losses.batch_mixture_nll):
+    the new estimate's mean is the full-n mixture NLL within a few standard errors, whatever
+    B; the old batch-only estimate's is off by about log(n / B)."""
     n, draws = 64, 2000
     rng = np.random.default_rng(batch_size)
     log_lik = rng.normal(-12.0, 2.0, size=(n, n))

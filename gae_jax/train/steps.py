@@ -165,6 +165,8 @@ def make_gae_step(
     paper's -log (1/n) sum_{j <= n} p(x_i | z_j) over all n training codes whose expectation
     over minibatches (of the mixture itself) does not depend on B -- plus
     lambda1 sum mu^2 - lambda2 sum(1 + log s^2 - s^2); see :func:`gae_jax.losses.gae_loss`.
+    Its log still carries a B-dependent Jensen gap, large for a trained GAE whose mixtures are
+    carried by a few near neighbours (see :func:`gae_jax.losses.batch_mixture_nll`).
 
     Paper 004 fits the likelihood by EM with y (the mixture component) and z latent. The
     gradient of log sum_j w_j p(x_i|z_j) is sum_j r_ij grad log p(x_i|z_j) with the E-step
