@@ -172,7 +172,7 @@ def test_two_processes_sample_as_one(runs):
 
 
 def test_process_zero_alone_writes_the_files(runs):
-    pod, single = runs["pod"], runs["single"]
+    pod, single = runs["pod"], runs["sample_1x4"]  # trained by 2 x 2, sampled by 1 x 4
     files = _files(pod)
     assert len([f for f in files if f.startswith("tensorboard" + os.sep)]) == 1
     assert not [f for f in files if "tmp" in f or f.endswith(".lock")], files
@@ -212,9 +212,9 @@ def test_main_job_on_two_processes_matches_one(tmp_path):
 
 
 def test_a_process_other_than_zero_writes_only_its_checkpoint_shards(tmp_path, monkeypatch):
-    """In-process: with ``jax.process_index()`` patched to 1, sampling writes nothing and
-    training (resumed from step 4) writes no metrics, TensorBoard, JSON or figures: only the
-    files of its checkpoints change."""
+    """In-process: with ``jax.process_index()`` patched to 1 for the library, sampling writes
+    nothing and training (resumed from step 4) writes no metrics, TensorBoard, JSON or figures:
+    only the files of its checkpoint change (orbax writes them as the one process here)."""
     import jax
 
     from gae_jax.jobs import sample_and_save, train_and_evaluate
@@ -224,7 +224,15 @@ def test_a_process_other_than_zero_writes_only_its_checkpoint_shards(tmp_path, m
     shutil.rmtree(workdir / "checkpoints" / "8")
     before = snapshot(workdir)
 
-    monkeypatch.setattr(jax, "process_index", lambda *args, **kwargs: 1)
+    real_process_index = jax.process_index
+
+    def process_index(*args, **kwargs):
+        # Process 1 for the library; orbax, alone here, must stay the primary process (as a
+        # non-primary process it would wait for process 0 to commit the checkpoint).
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        return 1 if caller.startswith("gae_jax") else real_process_index(*args, **kwargs)
+
+    monkeypatch.setattr(jax, "process_index", process_index)
     sample_and_save(get_config("train"), str(workdir))
     assert snapshot(workdir) == before
     train_and_evaluate(get_config("train"), str(workdir))
