@@ -6,11 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import tiny_config
 
-from configs import base
+from gae_jax import builders, data, losses, priors
 from gae_jax import config as config_lib
-from gae_jax import data, losses, priors
-from gae_jax.train import latent, loop
+from gae_jax import workdir as workdir_lib
+from gae_jax.jobs import train_and_evaluate
 from gae_jax.train.writer import read_metrics
 
 
@@ -66,24 +67,21 @@ def test_mixture_gradient_is_the_em_gradient(key):
 
 
 def _config(steps: int):
-    config = base.get_config()
-    config.data.name = "digits"
-    config.model.family = "gae"
-    config.model.prior = "aggregate"
-    config.model.corruption, config.model.corruption_level = "none", 0.0
-    config.model.latent_dim = 2
-    config.model.encoder_hidden = (64,)
-    config.model.decoder_hidden = (64,)
-    config.train.learning_rate = 1e-3
-    config.train.num_steps = steps
-    config.train.log_every = 100
-    config.train.checkpoint_every = steps
-    return config
+    return tiny_config(
+        "gae",
+        latent_dim=2,
+        schedule=None,
+        model=dict(prior="aggregate"),
+        learning_rate=1e-3,
+        num_steps=steps,
+        log_every=100,
+        checkpoint_every=steps,
+    )
 
 
 def test_gae_trains_and_samples_from_its_aggregate_posterior(tmp_path):
     workdir = str(tmp_path / "gae")
-    summary = loop.train_and_evaluate(_config(600), workdir)
+    summary = train_and_evaluate(_config(600), workdir)
     train_rows = read_metrics(workdir, "train")
     assert {"mixture_nll", "regulariser", "recon_loss"} <= set(train_rows[-1])
     # The untrained model's test row (step 0) is the baseline: ~64 ln 2 nats for 8x8 digits.
@@ -91,12 +89,12 @@ def test_gae_trains_and_samples_from_its_aggregate_posterior(tmp_path):
     # Test codes are compared with the aggregate of the training codes.
     assert {"clean_mean_err", "clean_cov_err"} <= set(summary["test"])
     assert summary["test"]["clean_cov_err"] < 0.5
-    assert (tmp_path / "gae" / latent.HISTOGRAM_FILE).exists()
+    assert (tmp_path / "gae" / workdir_lib.HISTOGRAM_FILE).exists()
 
-    cfg, model, state = loop.load_trained(workdir)
+    cfg, model, state = workdir_lib.load_trained(workdir)
     assert cfg.model.posterior == "gaussian"
     train_images = data.load_dataset("digits", "train").images
-    prior = loop.build_prior(cfg.model, model=model, state=state, images=train_images)
+    prior = builders.build_prior(cfg.model, model=model, state=state, images=train_images)
     assert isinstance(prior, priors.AggregatePosterior)
     assert prior.means.shape == (len(train_images), 2)
     # Sampling: pick a training point y, z ~ q(z|y), decode.
