@@ -76,6 +76,8 @@ class Checkpointer:
         self.check()
         if step in self._manager.all_steps():
             return
+        if self._pending is not None:
+            self.wait()  # orbax would wait for it too; this way its failure names its own step
         self._pending = step
         try:
             self._manager.save(step, args=ocp.args.StandardSave(state))
@@ -93,19 +95,19 @@ class Checkpointer:
             self._manager.check_for_errors()
         except Exception as e:
             raise self._save_failed(e) from e
+        if self._pending is not None and not self._manager.is_saving_in_progress():
+            self.wait()  # finished: returns at once, or raises the failure of its finalisation
 
     def _save_failed(self, cause: BaseException) -> CheckpointError:
         self._failed = True
         good = [s for s in self.all_steps() if s != self._pending]
-        last = f"step {good[-1]}" if good else "none"
+        self._pending, step = None, self._pending
         text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         full = "no space left" in text.lower() or getattr(cause, "errno", None) == errno.ENOSPC
         text = "no space left on device" if full else text  # the chained cause has the file
         return CheckpointError(
-            f"saving checkpoint {self._pending} in {self.directory} failed "
-            f"({text[:_MAX_CAUSE_CHARS]}); the last good checkpoint is {last}, intact. "
-            f"{'Free space on that disk' if full else 'Fix the cause'} and rerun the same "
-            "command to resume from it"
+            f"saving checkpoint {step} in {self.directory} failed ({text[:_MAX_CAUSE_CHARS]}); "
+            + last_good_advice(good, "free space on that disk" if full else "fix the cause")
         )
 
     def restore(self, abstract_state, step: int | None = None):
@@ -171,6 +173,7 @@ class Checkpointer:
             self._manager.wait_until_finished()
         except Exception as e:
             raise self._save_failed(e) from e
+        self._pending = None
 
     def close(self) -> None:
         """Waits for the pending save and stops orbax's threads; raises CheckpointError for a
@@ -183,6 +186,19 @@ class Checkpointer:
                 self._manager.close()
                 raise
         self._manager.close()
+
+
+def last_good_advice(finished_steps: list[int], fix: str) -> str:
+    """``"the last good checkpoint is step 10, intact. Free space ... and rerun ..."``."""
+    if finished_steps:
+        return (
+            f"the last good checkpoint is step {finished_steps[-1]}, intact. {fix[0].upper()}"
+            f"{fix[1:]} and rerun the same command to resume from it"
+        )
+    return (
+        f"no checkpoint was finished yet. {fix[0].upper()}{fix[1:]} and rerun the same command "
+        "to start again"
+    )
 
 
 def _placed(leaf) -> jax.ShapeDtypeStruct:

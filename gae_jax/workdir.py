@@ -69,6 +69,8 @@ def write_json(path: str, obj, *, indent: int = 2) -> None:
     try:
         tmp.write_text(json.dumps(obj, indent=indent))
         tmp.replace(path)
+    except OSError as e:  # name the file (a full disk's error does not)
+        raise type(e)(e.errno, e.strerror, str(path)) from e
     finally:  # a failed write (e.g. a full disk) leaves no half-written temporary behind
         if tmp.exists():
             tmp.unlink()
@@ -126,12 +128,11 @@ def check_workdir(workdir: str) -> None:
 def no_space_error(workdir: str, cause: OSError) -> checkpoint.CheckpointError:
     """The error a run stopped by a full disk raises: what failed, and the last good checkpoint
     (which orbax never overwrites, so it is intact)."""
-    steps = finished_checkpoints(workdir)
-    last = f"step {steps[-1]}" if steps else "none"
+    what = cause.strerror or str(cause)
+    what = f"writing {cause.filename}: {what}" if cause.filename else what
     return checkpoint.CheckpointError(
-        f"no space left on device: the run in {workdir} stopped ({cause.strerror or cause}); "
-        f"the last good checkpoint is {last}, intact. Free space on that disk and rerun the "
-        "same command to resume from it"
+        f"no space left on device: the run in {workdir} stopped ({what}); "
+        + checkpoint.last_good_advice(finished_checkpoints(workdir), "free space on that disk")
     )
 
 

@@ -10,7 +10,9 @@ import time
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from absl import logging
+from jax.sharding import NamedSharding, PartitionSpec
 
 from gae_jax import builders, checkpoint, data, parallel, plotting, resources
 from gae_jax import config as config_lib
@@ -45,9 +47,7 @@ def train_and_evaluate(
     cfg = config_lib.validate(config)
     workdir_lib.check_workdir(workdir)
 
-    # The training split as compact records (uint8), streamed per process by data.TrainBatches;
-    # the evaluation splits as float32 images.
-    train_ds = data.open_source(cfg.data.name, "train", tfds_data_dir=cfg.data.tfds_data_dir)
+    train_ds = data.load_dataset(cfg.data.name, "train", tfds_data_dir=cfg.data.tfds_data_dir)
     val_ds = data.load_dataset(cfg.data.name, "validation", tfds_data_dir=cfg.data.tfds_data_dir)
     test_ds = data.load_dataset(cfg.data.name, "test", tfds_data_dir=cfg.data.tfds_data_dir)
     # Values that depend on the data fail here: before the workdir is touched or anything is
@@ -61,13 +61,13 @@ def train_and_evaluate(
     )
     resources.check_training(cfg, train_ds.image_shape, model, jax.eval_shape(init))
     os.makedirs(workdir, exist_ok=True)
-    with workdir_lib.locked(workdir):
-        try:
+    try:
+        with workdir_lib.locked(workdir):
             return _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change)
-        except OSError as e:
-            if e.errno != errno.ENOSPC:
-                raise
-            raise workdir_lib.no_space_error(workdir, e) from e
+    except OSError as e:  # a full disk, whichever file hit it; checkpoints are closed by now
+        if e.errno != errno.ENOSPC:
+            raise
+        raise workdir_lib.no_space_error(workdir, e) from e
 
 
 def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict:
@@ -105,15 +105,12 @@ def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict
     step_fn = builders.build_train_step(
         cfg.model, model, tx, adversary, num_train=len(train_ds)
     )
-    step_fn = steps.skip_non_finite(step_fn) if skip else step_fn
-    # Batches arrive as records (uint8); the step converts them to float32 on the device.
-    train_steps = jit_train_steps(data.with_float_images(step_fn, train_ds.scale), mesh)
+    train_steps = jit_train_steps(steps.skip_non_finite(step_fn) if skip else step_fn, mesh)
+    batch_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
     eval_step = jax.jit(
         steps.make_eval_step(model, corruption=builders.model_corruption(cfg.model))
     )
-    # Only the GAE's aggregate prior needs the training images (as float32).
-    train_images = train_ds.read_all().images if cfg.model.family == "gae" else None
-    latent_eval = builders.build_latent_eval(cfg, model, adversary, train_images)
+    latent_eval = builders.build_latent_eval(cfg, model, adversary, train_ds.images)
 
     def run_eval(state, ds):
         metrics = steps.evaluate(eval_step, state, ds.images, t.eval_batch_size, eval_key)
@@ -145,12 +142,12 @@ def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict
     checked_step = start_step  # the last step whose state was seen to be finite
     skipped_flags = []  # "skip" mode: device float32[K] of the log window, summed when logging
     skipped_total = 0
-    batch_stream = data.TrainBatches(train_ds, order, mesh, start_step, t.num_steps)
     try:
         done = start_step
         while done < t.num_steps:
             step, done = done, dispatch_end(done, t, eval_every)
-            batches = batch_stream.take(done - step)  # this process's rows, prefetched
+            batches = np.stack([train_ds.images[order.indices(s)] for s in range(step, done)])
+            batches = parallel.shard_host_array(batches, batch_sharding)
             state, metrics = train_steps(state, batches, train_key)
             ckpt.check()  # a failed background save stops the run within a dispatch
             if skip:
@@ -187,12 +184,6 @@ def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict
                 ckpt.save(done, state)
         jax.block_until_ready(state)
         train_time = time.perf_counter() - t0
-        logging.info(
-            "[%s] waited %.1f s of %.1f s for training batches (the input pipeline's share)",
-            cfg.model.family,
-            batch_stream.read_seconds,
-            train_time,
-        )
         test = run_eval(state, test_ds)
         writer.write(int(state.step), "test", test)
         if latent_eval is not None:
