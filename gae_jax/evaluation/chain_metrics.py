@@ -14,7 +14,10 @@ samples):
     and of the test digits (FID with an MNIST classifier instead of Inception);
   - ``classes_covered`` and ``class_tv``: how the classifier's predicted classes of the samples
     spread over the classes -- how many receive any sample, and the total-variation distance
-    to the class balance of the test labels (0: same balance; mode dropping raises it).
+    to the class balance of the test labels (0: same balance; mode dropping raises it);
+  - ``precision``, ``recall``, ``density`` and ``coverage`` in the same features
+    (:mod:`gae_jax.evaluation.prdc`, k = 3): quality and diversity apart, so a chain that
+    sharpens samples while dropping modes shows higher precision and lower recall.
 
 * :func:`latent_step_metrics` -- the chain's codes against the prior and the encoder's learned
   code distribution (paper 000: the chain moves codes from the prior P(Z) towards the learned
@@ -36,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from gae_jax.evaluation.classifier import MLPClassifier, predict_logits
+from gae_jax.evaluation.classifier import MLPClassifier, penultimate_features, predict_logits
 from gae_jax.evaluation.diagnostics import class_occupancy
 from gae_jax.evaluation.frechet import (
     classifier_frechet_distance,
@@ -44,6 +47,7 @@ from gae_jax.evaluation.frechet import (
     frechet_distance_gaussians,
 )
 from gae_jax.evaluation.parzen import PAPER_BANDWIDTHS, parzen_evaluate
+from gae_jax.evaluation.prdc import per_step_prdc
 
 
 class RealReference(NamedTuple):
@@ -78,7 +82,8 @@ def per_step_metrics(
 
     Returns:
       float64[S] arrays ``parzen_ll`` (mean test log-likelihood, nats), ``parzen_stderr``,
-      ``parzen_sigma``, ``frechet``, ``classes_covered`` and ``class_tv``, and
+      ``parzen_sigma``, ``frechet``, ``classes_covered``, ``class_tv``, ``precision``,
+      ``recall``, ``density`` and ``coverage``, and
       ``class_fractions``: float64[S, K], the fraction of samples predicted as each class.
     """
     images = np.asarray(images_per_step, np.float32)
@@ -97,6 +102,8 @@ def per_step_metrics(
     fractions = np.asarray(occupancy.fractions, np.float64)
     target = np.bincount(reference.test_labels, minlength=model.num_classes)
     target = target / target.sum()
+    features = lambda x: penultimate_features(model, params, x, batch_size=batch_size)  # noqa: E731
+    prdc = per_step_prdc(features(reference.test), jnp.stack([features(x) for x in images]))
     return {
         "parzen_ll": np.array([p.mean for p in parzen]),
         "parzen_stderr": np.array([p.stderr for p in parzen]),
@@ -110,6 +117,7 @@ def per_step_metrics(
         "classes_covered": np.asarray(occupancy.classes_covered, np.float64),
         "class_tv": 0.5 * np.abs(fractions - target).sum(axis=-1),
         "class_fractions": fractions,
+        **{name: np.asarray(values, np.float64) for name, values in prdc.items()},
     }
 
 

@@ -37,6 +37,10 @@ COLUMNS = (
     ("frechet", "classifier FD", "lower", "{:.2f}"),
     ("class_tv", "class TV", "lower", "{:.3f}"),
     ("classes_covered", "classes", None, "{:.0f}"),
+    # Quality and diversity apart (k-NN manifolds in the classifier's features): a chain that
+    # sharpens samples while dropping modes raises precision and lowers recall.
+    ("precision", "precision", "higher", "{:.3f}"),
+    ("recall", "recall", "higher", "{:.3f}"),
     ("latent_fd_data", "z FD to data", "lower", "{:.3f}"),
     ("latent_fd_prior", "z FD to prior", None, "{:.3f}"),
 )
@@ -115,7 +119,7 @@ def summary_rows(summary: dict) -> list[dict]:
         m = model["metrics"]
         for i, step in enumerate(model["steps"]):
             row = {"model": name, "step": step}
-            row.update({key: m[key][i] for key, *_ in COLUMNS})
+            row.update({key: m[key][i] if key in m else None for key, *_ in COLUMNS})
             row["parzen_stderr"] = m["parzen_stderr"][i]
             rows.append(row)
     real = summary["real_data"]

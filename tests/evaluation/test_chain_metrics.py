@@ -47,6 +47,25 @@ def test_a_single_class_of_samples_covers_one_class_with_a_large_class_tv(refere
     assert m["class_tv"][0] > 0.8  # one class of ten holds (almost) everything
 
 
+def test_precision_recall_separate_dropped_modes_from_noise(reference):
+    # Real training digits against the test digits: high precision and recall. Only the zeros:
+    # still real-looking (precision stays high) but nine modes gone (recall about 1/10). Noise:
+    # nothing on the real manifold (precision and coverage near 0).
+    ref, train = reference
+    zeros = train.images[train.labels == 0]
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(size=zeros.shape).astype(np.float32)
+    real = per_step_metrics(train.images[None], ref)
+    dropped = per_step_metrics(np.stack([zeros, noise]), ref)
+    for m in (real, dropped):
+        for key in ("precision", "recall", "density", "coverage"):
+            assert m[key].dtype == np.float64 and np.isfinite(m[key]).all(), key
+    assert real["precision"][0] > 0.8 and real["recall"][0] > 0.8
+    assert dropped["precision"][0] > 0.8
+    assert dropped["recall"][0] < 0.3 and dropped["coverage"][0] < 0.3
+    assert dropped["precision"][1] < 0.05 and dropped["coverage"][1] < 0.05
+
+
 def test_image_shape_mismatch_is_rejected(reference):
     ref, _ = reference
     with pytest.raises(ValueError, match="images_per_step"):
