@@ -6,7 +6,8 @@ The argument is ``VARIANT,DATA``:
 
 * ``VARIANT`` -- a family of :data:`gae_jax.config.FAMILIES` or one of :data:`VARIANTS`
   (``daae_gmm``, ``idaae25``, ``gae1``);
-* ``DATA`` -- ``mnist5k`` (embedded), ``mnist`` (TFDS, full MNIST), ``omniglot`` (paper 001),
+* ``DATA`` -- ``mnist5k`` (embedded), ``mnist`` (TFDS, full MNIST), ``omniglot`` (28x28) or
+  ``omniglot105`` (paper 001's 105x105 binary images, 19 train / 1 test per character),
   ``celeba`` (paper 001 for the adversarial families, paper 000 otherwise), ``svhn``
   (paper 000), or the full Fashion-MNIST at 28x28: ``fashion`` (the IDX files of Debian's
   ``dataset-fashion-mnist``) or ``fashion_tfds`` (``tfds:fashion_mnist``). The Fashion-MNIST
@@ -34,8 +35,16 @@ VARIANTS = {
     "gae": ("gae", {"prior": "aggregate"}),
     "gae1": ("gae", {"prior": "aggregate", "encoder_hidden": (1000,), "decoder_hidden": (1000,)}),
 }
-DATA = ("mnist5k", "mnist", "omniglot", "celeba", "svhn", "fashion", "fashion_tfds")
-_TFDS = {"mnist": "tfds:mnist", "omniglot": "tfds:omniglot", "celeba": "tfds:celeb_a"}
+DATA = ("mnist5k", "mnist", "omniglot", "omniglot105", "celeba", "svhn", "fashion", "fashion_tfds")
+_TFDS = {
+    "mnist": "tfds:mnist",
+    "omniglot": "tfds:omniglot",
+    "omniglot105": "tfds:omniglot105",
+    "celeba": "tfds:celeb_a",
+}
+# Omniglot training images: 28x28 with TFDS's train split less 10%; paper 001's 105x105 binary
+# images with 19 of the 20 drawings of each of the 1,623 characters.
+_OMNIGLOT_TRAIN = {"omniglot": 17_352, "omniglot105": 1_623 * 19}
 # Full Fashion-MNIST (60,000 + 10,000 28x28 grey images): Debian's package or TFDS.
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 _FASHION = {"fashion": f"idx:{FASHION_MNIST_DIR}", "fashion_tfds": "tfds:fashion_mnist"}
@@ -71,8 +80,8 @@ def get_config(arg: str = "dae,mnist5k") -> ml_collections.ConfigDict:
             _paper001_celeba(config, spec.denoising)
     else:
         config.data.name = _TFDS.get(data, "mnist5k")
-        if data == "omniglot":
-            _paper001_omniglot(config)
+        if data in _OMNIGLOT_TRAIN:
+            _paper001_omniglot(config, _OMNIGLOT_TRAIN[data])
         elif spec.adversarial or family == "gae":  # paper 001 Table III, paper 004: 100 epochs
             config.train.num_steps = base.epochs_to_steps(config, 100)
     return config
@@ -105,15 +114,16 @@ def _fashion_mnist(
         config.model.latent_dim = 32
 
 
-def _paper001_omniglot(config: ml_collections.ConfigDict) -> None:
+def _paper001_omniglot(config: ml_collections.ConfigDict, num_train: int) -> None:
     """Paper 001's Omniglot models: decoder, encoder and discriminator MLPs of 6, 3 and 2 layers
-    of 1000 units, 200-D N(0, I) prior, sigma 0.5, M = 5, Adam 1e-5, batch 64, 1000 epochs."""
+    of 1000 units, 200-D N(0, I) prior, sigma 0.5, M = 5, Adam 1e-5, batch 64, 1000 epochs of
+    ``num_train`` images."""
     config.model.latent_dim = 200
     config.model.encoder_hidden = (1000,) * 3
     config.model.decoder_hidden = (1000,) * 6
     config.model.disc_hidden = (1000,) * 2
     config.train.learning_rate = 1e-5
-    config.train.num_steps = base.epochs_to_steps(config, 1000)
+    config.train.num_steps = 1000 * (num_train // config.train.batch_size)
     config.train.checkpoint_every = 5000
 
 
