@@ -36,6 +36,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gae_jax import builders, checkpoint, data, parallel
 from gae_jax import config as config_lib
+from gae_jax.train import writer as metric_writer
 from gae_jax.train.state import TrainState
 
 CONFIG_FILE = "config.json"
@@ -520,6 +521,7 @@ def start_run(
             "a new --workdir, or continue with the new settings with --allow_config_change "
             f"(recorded in {HISTORY_FILE})"
         )
+    metric_writer.check_rows(workdir)  # a damaged metrics row stops the resume before any write
     num_steps = cfg.train.num_steps
     summary = read_json(summary_path) if epath.Path(summary_path).exists() else None
     if checkpoint_step >= num_steps and summary and summary.get("step") == checkpoint_step:

@@ -140,6 +140,15 @@ def _keep_rows_up_to(path: str, step: int, *, drop_test_at_step: bool = False) -
             os.remove(tmp)
 
 
+def check_rows(workdir: str) -> None:
+    """Raises ValueError naming the file and line if a complete row of
+    ``<workdir>/metrics.jsonl`` is damaged (a last line cut short by a kill is fine)."""
+    path = os.path.join(workdir, "metrics.jsonl")
+    if os.path.exists(path):
+        with open(path) as f:
+            _parse_rows(path, f.read().split("\n")[:-1])
+
+
 def _parse_rows(path: str, lines: list[str]) -> list[tuple[str, dict]]:
     """``(line, row)`` of every non-blank line; a line that is not a JSON row with a ``step``
     and a ``split`` raises ValueError naming the file, the line number and the line."""
