@@ -239,3 +239,27 @@ def test_a_process_other_than_zero_writes_only_its_checkpoint_shards(tmp_path, m
     after = snapshot(workdir)
     changed = {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
     assert changed and all(f.startswith("checkpoints" + os.sep + "8") for f in changed), changed
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("localhost:1234", 2, None), "pass all three"),
+        ((None, 2, 0), "pass all three"),
+        (("localhost:1234", 2, 2), "valid: 0 .. 1"),
+        ((None, 0, None), "valid: 1 or more"),
+    ],
+)
+def test_cluster_flags_that_cannot_join_are_refused_before_any_work(args, message):
+    from gae_jax import parallel
+
+    with pytest.raises(ValueError, match=message):
+        parallel.initialize_cluster(*args)
+
+
+def test_one_process_is_the_default_without_a_cluster():
+    from gae_jax import parallel
+
+    info = parallel.initialize_cluster(num_processes=1)
+    assert (info["process"], info["processes"]) == (0, 1)
+    assert info["global_devices"] == info["local_devices"]
