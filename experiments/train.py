@@ -8,6 +8,7 @@ Errors the user can fix (a bad or unknown config key, a workdir in use or unusab
 that does not fit in memory, a full disk) end the run with one line and exit status 1.
 """
 
+import gc
 import sys
 
 from absl import app, flags
@@ -51,6 +52,7 @@ def main(argv):
             _CONFIG.value, _WORKDIR.value, allow_config_change=_ALLOW_CONFIG_CHANGE.value
         )
     except _USER_ERRORS as e:
+        gc.collect()  # orbax's failed futures log now, so that this line is the last one
         sys.exit(f"error: {type(e).__name__}: {e}")
 
 

@@ -481,8 +481,9 @@ def start_run(
 
     * No checkpoint yet: a fresh run. ``config.json`` is (re)written and the history restarts.
     * A checkpoint: a resume. Settings of :data:`PROVENANCE_KEYS` that differ from those the
-      earlier steps used are refused, or, with ``allow_config_change``, recorded with the step
-      in ``run_history.jsonl``; ``config.json`` always keeps the original settings.
+      earlier steps used are refused, or, with ``allow_config_change``, let through, for
+      :func:`record_resume` to record once the checkpoint is restored; ``config.json`` always
+      keeps the original settings. Nothing is written.
     * A checkpoint at or past ``train.num_steps`` with its ``summary.json`` written: finished.
       Nothing is written; the stored summary is returned.
 
@@ -497,13 +498,6 @@ def start_run(
       ConfigChangedError: naming each differing key with its stored and requested value.
     """
     summary_path = os.path.join(workdir, SUMMARY_FILE)
-    row = {
-        "step": checkpoint_step or 0,
-        "time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        IMAGE_SHAPE_KEY: list(image_shape),
-    }
     history = os.path.join(workdir, HISTORY_FILE)
     config_path = os.path.join(workdir, CONFIG_FILE)
     if checkpoint_step is None or not epath.Path(config_path).exists():
@@ -511,7 +505,7 @@ def start_run(
             if epath.Path(history).exists():
                 epath.Path(history).unlink()  # of a run that never reached a checkpoint
             write_json(config_path, dataclasses.asdict(cfg))
-            _append_row(history, row)
+            _append_row(history, _history_row(0, image_shape))
         return None
     changes = config_changes(workdir, cfg, image_shape)
     if changes and not allow_config_change:
@@ -545,6 +539,17 @@ def start_run(
                 checkpoint_step,
             )
         return summary
+    return None
+
+
+def record_resume(
+    workdir: str, cfg: config_lib.ExperimentConfig, image_shape, checkpoint_step: int
+) -> None:
+    """Appends the resumed run's row to ``run_history.jsonl`` (after :func:`start_run` let it
+    through and its checkpoint was restored): its step, host, PID, image shape and the settings
+    it changed, if any."""
+    row = _history_row(checkpoint_step, image_shape)
+    changes = config_changes(workdir, cfg, image_shape)
     if changes:
         logging.warning(
             "[%s] continuing %s from step %d with changed settings (--allow_config_change): %s",
@@ -555,8 +560,17 @@ def start_run(
         )
         row["changes"] = changes
     if is_writer():
-        _append_row(history, row)
-    return None
+        _append_row(os.path.join(workdir, HISTORY_FILE), row)
+
+
+def _history_row(step: int, image_shape) -> dict:
+    return {
+        "step": step,
+        "time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        IMAGE_SHAPE_KEY: list(image_shape),
+    }
 
 
 def _append_row(path: str, row: dict) -> None:
@@ -655,6 +669,7 @@ __all__ = [
     "locked",
     "no_space_error",
     "read_history",
+    "record_resume",
     "start_run",
     "load_trained",
     "read_json",

@@ -90,6 +90,8 @@ def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict
         )
         if finished is None:
             state = workdir_lib.restore_or_create(cfg, ckpt, model, tx, image_shape, mesh)
+            if ckpt.latest_step() is not None:  # recorded once the checkpoint restored
+                workdir_lib.record_resume(workdir, cfg, image_shape, ckpt.latest_step())
     except BaseException:
         ckpt.close()  # a refused checkpoint must not leave orbax's background threads running
         raise
