@@ -155,7 +155,7 @@ def build_train_step(
 
 def build_latent_eval(cfg: config_lib.ExperimentConfig, model, adversary, train_images):
     """For families with a prior to match (adversarial, gae): ``evaluate(state, images) ->
-    (Latents, prior)`` (see :mod:`gae_jax.evaluation.latent`); None for the others.
+    (Latents, prior)`` (see :mod:`gae_jax.evaluation.prior_match`); None for the others.
 
     The GAE's prior is the aggregated posterior of ``train_images`` under the current state.
     """
@@ -163,7 +163,7 @@ def build_latent_eval(cfg: config_lib.ExperimentConfig, model, adversary, train_
     if adversary is None and m.family_spec.step != "gae":
         return None
     if adversary is None:
-        latent_step = jax.jit(evaluation.latent.make_latent_step(model))
+        latent_step = jax.jit(evaluation.prior_match.make_latent_step(model))
         aggregate = jax.jit(lambda state, x: build_prior(m, model=model, state=state, images=x))
         prior_fn = lambda state: aggregate(state, train_images)  # noqa: E731
     else:
@@ -171,7 +171,7 @@ def build_latent_eval(cfg: config_lib.ExperimentConfig, model, adversary, train_
             model, model_corruption(m), _integration_samples(m)
         )
         latent_step = jax.jit(
-            evaluation.latent.make_latent_step(
+            evaluation.prior_match.make_latent_step(
                 model,
                 corruption=model_corruption(m) if m.is_denoising else None,
                 discriminator=adversary.discriminator,
@@ -183,7 +183,7 @@ def build_latent_eval(cfg: config_lib.ExperimentConfig, model, adversary, train_
 
     def evaluate(state, images):
         prior = prior_fn(state)
-        codes = evaluation.latent.collect_latents(
+        codes = evaluation.prior_match.collect_latents(
             latent_step, state, prior, images, cfg.train.eval_batch_size, key
         )
         return codes, prior

@@ -14,7 +14,7 @@ from gae_jax import builders, checkpoint, data, losses, models
 from gae_jax import config as config_lib
 from gae_jax import corruption as corruption_lib
 from gae_jax import workdir as workdir_lib
-from gae_jax.evaluation import latent
+from gae_jax.evaluation import prior_match
 from gae_jax.jobs import train_and_evaluate
 from gae_jax.train import adversarial
 from gae_jax.train.state import create_train_state, make_optimizer
@@ -262,17 +262,17 @@ def test_aae_on_digits_matches_the_prior(tmp_path):
     assert expected <= set(validation[-1])
     assert "corrupted_mean_err" not in validation[-1]  # aae has no corruption
     assert {"disc_loss", "gen_loss", "recon_loss"} <= set(read_metrics(workdir, "train")[-1])
-    with open(tmp_path / "aae" / latent.MOMENTS_FILE) as f:
+    with open(tmp_path / "aae" / workdir_lib.MOMENTS_FILE) as f:
         report = json.load(f)
     assert report["latent_dim"] == 2 and set(report) >= {"clean", "fake", "prior", "prior_exact"}
-    assert (tmp_path / "aae" / latent.HISTOGRAM_FILE).stat().st_size > 1000
+    assert (tmp_path / "aae" / workdir_lib.HISTOGRAM_FILE).stat().st_size > 1000
 
     # Moments on the 1,437 training images: the Monte-Carlo floor is about 0.03 (mean) and
     # 0.05 (covariance); an adversarially matched code sits a little above it.
     cfg, model, state = workdir_lib.load_trained(workdir)
     evaluate = builders.build_latent_eval(cfg, model, builders.build_adversary(cfg), None)
     train_images = data.load_dataset("digits", "train").images
-    metrics = latent.latent_metrics(*evaluate(state, train_images))
+    metrics = prior_match.latent_metrics(*evaluate(state, train_images))
     assert abs(metrics["disc_acc"] - 0.5) < 0.15, metrics
     assert metrics["clean_mean_err"] < 0.15, metrics
     assert metrics["clean_cov_err"] < 0.2, metrics
@@ -296,9 +296,9 @@ def test_optimizer_states_are_separate():
 def test_moment_errors_by_hand(key):
     z = np.asarray(jax.random.normal(key, (20_000, 4)), np.float64)
     mean, cov = np.zeros(4), np.eye(4)
-    mean_err, cov_err = latent.moment_errors(z, mean, cov)
+    mean_err, cov_err = prior_match.moment_errors(z, mean, cov)
     # Monte-Carlo scale: sqrt(1/N) for the mean, sqrt((D + 1)/N) for the covariance.
     assert mean_err < 4 / np.sqrt(20_000) and cov_err < 4 * np.sqrt(5 / 20_000)
     # Shifting by 0.5 in every dimension: RMS mean error 0.5; scaling by 2: ||4I - I|| / ||I|| = 3.
-    assert latent.moment_errors(z + 0.5, mean, cov)[0] == pytest.approx(0.5, abs=0.03)
-    assert latent.moment_errors(2 * z, mean, cov)[1] == pytest.approx(3.0, abs=0.1)
+    assert prior_match.moment_errors(z + 0.5, mean, cov)[0] == pytest.approx(0.5, abs=0.03)
+    assert prior_match.moment_errors(2 * z, mean, cov)[1] == pytest.approx(3.0, abs=0.1)

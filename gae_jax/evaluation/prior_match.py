@@ -1,4 +1,4 @@
-"""How well a model's encodings match its prior: moments, discriminator accuracy, histograms.
+"""How well a model's encodings match its prior: moments, discriminator accuracy, codes to plot.
 
 For the adversarial families and the GAE, evaluation encodes a split three ways -- clean data,
 corrupted data (denoising families) and, for the adversaries, the family's fake codes (what the
