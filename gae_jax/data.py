@@ -433,6 +433,11 @@ def _crop_resize_u8(image: np.ndarray, size: int) -> np.ndarray:
     return out.reshape(size, size, c)
 
 
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def _tfds_split(split: str, available) -> str:
     """Maps our split names onto a builder's; builders without a validation split hold out 10%."""
     if "validation" in available:
@@ -492,7 +497,8 @@ class TfdsSource(Source):
         except Exception as e:  # DatasetNotFoundError, AssertionError, OSError, ...
             raise FileNotFoundError(
                 f"TFDS dataset {builder_name!r} (for data.name='tfds:{name}') is not prepared in "
-                f"{where}: {type(e).__name__}: {e}. Prepare it on a machine with network access "
+                f"{where} ({type(e).__name__}: {_first_line(e)}). Prepare it on a machine with "
+                "network access "
                 f"(`tfds build {builder_name} --data_dir=DIR`) and pass "
                 "--config.data.tfds_data_dir=DIR"
             ) from e
