@@ -16,18 +16,18 @@ from gae_jax.train.writer import read_metrics
 
 
 def _poison_training_example(monkeypatch, index):
-    """Makes training example ``index`` of every loaded train split contain a NaN pixel."""
-    load = data.load_dataset
+    """Makes training example ``index`` of the training stream contain a NaN pixel."""
+    open_source = data.open_source
 
     def poisoned(name, split, **kwargs):
-        ds = load(name, split, **kwargs)
+        source = open_source(name, split, **kwargs)
         if split != "train":
-            return ds
-        images = ds.images.copy()
+            return source
+        images = data.to_float(source.images, source.scale)  # float32 records (scale 1)
         images[index, 0, 0, 0] = np.nan
-        return data.Dataset(images, ds.labels)
+        return data.ArraySource(images, source.labels, 1.0, source.name)
 
-    monkeypatch.setattr(data, "load_dataset", poisoned)
+    monkeypatch.setattr(data, "open_source", poisoned)
 
 
 def test_stop_mode_names_the_step_family_and_loss_and_keeps_the_last_good_checkpoint(
