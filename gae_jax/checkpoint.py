@@ -179,13 +179,17 @@ class Checkpointer:
         """Waits for the pending save and stops orbax's threads; raises CheckpointError for a
         failed save unless one was raised already (it is not reported twice)."""
         reported = self._failed
+        error = None
         try:
             self.wait()
-        except CheckpointError:
-            if not reported:
-                self._manager.close()
-                raise
-        self._manager.close()
+        except CheckpointError as e:
+            error = e
+        try:
+            self._manager.close()
+        except Exception as e:  # orbax raises a failed save's error again when closing
+            error = error or self._save_failed(e)
+        if error is not None and not reported:
+            raise error
 
 
 def last_good_advice(finished_steps: list[int], fix: str) -> str:
