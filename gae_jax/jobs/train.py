@@ -10,14 +10,12 @@ import time
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 from absl import logging
-from jax.sharding import NamedSharding, PartitionSpec
 
 from gae_jax import builders, checkpoint, data, parallel, plotting, resources
 from gae_jax import config as config_lib
 from gae_jax import workdir as workdir_lib
-from gae_jax.evaluation import latent
+from gae_jax.evaluation import prior_match
 from gae_jax.train import steps
 from gae_jax.train.loop import check_finite, dispatch_end, jit_train_steps
 from gae_jax.train.writer import MetricWriter, Progress
@@ -47,7 +45,9 @@ def train_and_evaluate(
     cfg = config_lib.validate(config)
     workdir_lib.check_workdir(workdir)
 
-    train_ds = data.load_dataset(cfg.data.name, "train", tfds_data_dir=cfg.data.tfds_data_dir)
+    # The training split as compact records (uint8), streamed per process by data.TrainBatches;
+    # the evaluation splits as float32 images.
+    train_ds = data.open_source(cfg.data.name, "train", tfds_data_dir=cfg.data.tfds_data_dir)
     val_ds = data.load_dataset(cfg.data.name, "validation", tfds_data_dir=cfg.data.tfds_data_dir)
     test_ds = data.load_dataset(cfg.data.name, "test", tfds_data_dir=cfg.data.tfds_data_dir)
     # Values that depend on the data fail here: before the workdir is touched or anything is
@@ -107,17 +107,20 @@ def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict
     step_fn = builders.build_train_step(
         cfg.model, model, tx, adversary, num_train=len(train_ds)
     )
-    train_steps = jit_train_steps(steps.skip_non_finite(step_fn) if skip else step_fn, mesh)
-    batch_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
+    step_fn = steps.skip_non_finite(step_fn) if skip else step_fn
+    # Batches arrive as records (uint8); the step converts them to float32 on the device.
+    train_steps = jit_train_steps(data.with_float_images(step_fn, train_ds.scale), mesh)
     eval_step = jax.jit(
         steps.make_eval_step(model, corruption=builders.model_corruption(cfg.model))
     )
-    latent_eval = builders.build_latent_eval(cfg, model, adversary, train_ds.images)
+    # Only the GAE's aggregate prior needs the training images (as float32).
+    train_images = train_ds.read_all().images if cfg.model.family == "gae" else None
+    latent_eval = builders.build_latent_eval(cfg, model, adversary, train_images)
 
     def run_eval(state, ds):
         metrics = steps.evaluate(eval_step, state, ds.images, t.eval_batch_size, eval_key)
         if latent_eval is not None:
-            metrics.update(latent.latent_metrics(*latent_eval(state, ds.images)))
+            metrics.update(prior_match.latent_metrics(*latent_eval(state, ds.images)))
         return metrics
 
     eval_every = t.eval_every or order.steps_per_epoch
@@ -144,12 +147,12 @@ def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict
     checked_step = start_step  # the last step whose state was seen to be finite
     skipped_flags = []  # "skip" mode: device float32[K] of the log window, summed when logging
     skipped_total = 0
+    batch_stream = data.TrainBatches(train_ds, order, mesh, start_step, t.num_steps)
     try:
         done = start_step
         while done < t.num_steps:
             step, done = done, dispatch_end(done, t, eval_every)
-            batches = np.stack([train_ds.images[order.indices(s)] for s in range(step, done)])
-            batches = parallel.shard_host_array(batches, batch_sharding)
+            batches = batch_stream.take(done - step)  # this process's rows, prefetched
             state, metrics = train_steps(state, batches, train_key)
             ckpt.check()  # a failed background save stops the run within a dispatch
             if skip:
@@ -186,6 +189,12 @@ def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict
                 ckpt.save(done, state)
         jax.block_until_ready(state)
         train_time = time.perf_counter() - t0
+        logging.info(
+            "[%s] waited %.1f s of %.1f s for training batches (the input pipeline's share)",
+            cfg.model.family,
+            batch_stream.read_seconds,
+            train_time,
+        )
         test = run_eval(state, test_ds)
         writer.write(int(state.step), "test", test)
         if latent_eval is not None:
@@ -215,10 +224,10 @@ def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict
 def _write_latent_report(workdir: str, latents, prior, *, title: str) -> None:
     """Paper 001's Fig. 2 (encodings of clean and corrupted data against the prior) and the
     codes' moments, into ``workdir``."""
-    fig = plotting.encoding_histogram_figure(latent.labelled_sets(latents), title=title)
+    fig = plotting.encoding_histogram_figure(prior_match.labelled_sets(latents), title=title)
     if workdir_lib.is_writer():
         fig.savefig(os.path.join(workdir, workdir_lib.HISTOGRAM_FILE), dpi=100)
-    moments = latent.latent_moments(latents, prior, title=title)
+    moments = prior_match.latent_moments(latents, prior, title=title)
     workdir_lib.write_json(os.path.join(workdir, workdir_lib.MOMENTS_FILE), moments, indent=1)
 
 
