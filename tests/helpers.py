@@ -223,3 +223,15 @@ def multidevice_env(devices: int) -> dict[str, str]:
         JAX_PLATFORMS="cpu",
         PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
     )
+
+
+# The tiny DAE of ``configs/dae_mnist5k.py`` on digits, as flags of the real entry points (the
+# tests that launch ``python -m experiments.train`` add their schedule to these).
+TINY_TRAIN_FLAGS = [
+    "--config=configs/dae_mnist5k.py",
+    "--config.data.name=digits",
+    "--config.model.latent_dim=4",
+    "--config.model.encoder_hidden=(32,)",
+    "--config.model.decoder_hidden=(32,)",
+    "--config.train.batch_size=32",
+]

@@ -10,18 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, TINY_TRAIN_FLAGS
 
 from gae_jax import workdir as workdir_lib
 from gae_jax.train.writer import read_metrics
 
 _FLAGS = [
-    "--config=configs/dae_mnist5k.py",
-    "--config.data.name=digits",
-    "--config.model.latent_dim=4",
-    "--config.model.encoder_hidden=(32,)",
-    "--config.model.decoder_hidden=(32,)",
-    "--config.train.batch_size=32",
+    *TINY_TRAIN_FLAGS,
     "--config.train.num_steps=300",
     "--config.train.checkpoint_every=100",
     "--config.train.log_every=50",

@@ -8,19 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import REPO, assert_trees_equal, config_from_flags, trained_params
+from helpers import REPO, TINY_TRAIN_FLAGS, assert_trees_equal, config_from_flags, trained_params
 
 from gae_jax.jobs import train_and_evaluate
 from gae_jax.train.writer import read_metrics
 
 # The run under test; the uninterrupted reference builds the same config in-process.
 _FLAGS = [
-    "--config=configs/dae_mnist5k.py",
-    "--config.data.name=digits",
-    "--config.model.latent_dim=4",
-    "--config.model.encoder_hidden=(32,)",
-    "--config.model.decoder_hidden=(32,)",
-    "--config.train.batch_size=32",
+    *TINY_TRAIN_FLAGS,
     "--config.train.checkpoint_every=10",
     "--config.train.log_every=10",
 ]
