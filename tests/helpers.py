@@ -6,7 +6,9 @@ and from the multi-device workers (:func:`multidevice_env` puts ``tests/`` on th
 
 import gzip
 import os
+import socket
 import struct
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -222,6 +224,26 @@ def multidevice_env(devices: int) -> dict[str, str]:
         XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
         JAX_PLATFORMS="cpu",
         PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
+    )
+
+
+def free_port() -> int:
+    """A TCP port on localhost that is free now (for a test cluster's coordinator)."""
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def start_process(cmd: list[str], devices: int) -> subprocess.Popen:
+    """Starts ``cmd`` from the repository root with ``devices`` forced CPU devices; its stdout
+    and stderr are one text stream."""
+    return subprocess.Popen(
+        cmd,
+        env=multidevice_env(devices),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 

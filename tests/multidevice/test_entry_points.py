@@ -10,14 +10,13 @@ keep the wall time down on a small machine.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
-from helpers import REPO, multidevice_env, snapshot
+from helpers import free_port, snapshot, start_process
 from tiny_configs import get_config
 
 CONFIG = os.path.join("tests", "multidevice", "tiny_configs.py")
@@ -26,17 +25,11 @@ REDUCTION_ROUNDING = 1e-6
 TIMEOUT = 900  # seconds per group of runs; they take a few seconds each on an idle machine
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def _launch(module: str, workdir, processes: int, devices: int, kind: str, *flags: str):
     """Starts ``python -m experiments.<module>`` as ``processes`` processes with ``devices``
     CPU devices each; returns the Popen objects."""
     cluster = []
-    port = _free_port()
+    port = free_port()
     procs = []
     for i in range(processes):
         if processes > 1:
@@ -54,16 +47,7 @@ def _launch(module: str, workdir, processes: int, devices: int, kind: str, *flag
             *cluster,
             *flags,
         ]
-        procs.append(
-            subprocess.Popen(
-                cmd,
-                env=multidevice_env(devices),
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
+        procs.append(start_process(cmd, devices))
     return procs
 
 

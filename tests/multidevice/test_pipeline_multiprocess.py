@@ -4,38 +4,23 @@ devices reading whole batches."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
-from helpers import REPO, multidevice_env
+from helpers import free_port, start_process
 
 from gae_jax import data
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pipeline_worker.py")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def _start(process_id: int, port: int, out, devices: int) -> subprocess.Popen:
-    cmd = [sys.executable, WORKER, str(process_id), str(port), str(out)]
-    return subprocess.Popen(
-        cmd,
-        env=multidevice_env(devices),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_process([sys.executable, WORKER, str(process_id), str(port), str(out)], devices)
 
 
 def test_two_processes_each_reading_half_of_every_batch_train_like_one(tmp_path):
-    port = _free_port()
+    port = free_port()
     procs = [_start(i, port, tmp_path / f"host{i}.json", devices=2) for i in (0, 1)]
     procs.append(_start(-1, 0, tmp_path / "single.json", devices=4))
     for p in procs:
