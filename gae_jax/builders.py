@@ -84,16 +84,14 @@ def build_prior(
     if m.prior == "aggregate":
         if model is None or state is None or images is None:
             raise ValueError("the 'aggregate' prior needs the trained model, state and images")
-        encode_fn = functools.partial(models.autoencoder_fns(model).encode, _variables(state))
+        encode_fn = functools.partial(
+            models.autoencoder_fns(model).encode, models.model_variables(state)
+        )
         return priors.aggregate_posterior(encode_fn, images, batch_size)
     params = {}
     if m.prior == "gmm_ring":
         params = dict(num_components=m.gmm_components, radius=m.gmm_radius, std=m.gmm_std)
     return priors.make_prior(m.prior, m.latent_dim, **params)
-
-
-def _variables(state) -> dict:
-    return models.model_variables(state)
 
 
 def build_adversary(cfg: config_lib.ExperimentConfig) -> adversarial.Adversary | None:
