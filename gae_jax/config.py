@@ -79,6 +79,9 @@ class ConfigError(ValueError):
 class DataConfig:
     name: str = "mnist5k"  # "mnist5k", "digits", "idx:DIR" or "tfds:NAME"
     tfds_data_dir: str | None = None
+    # "holdout": validate on records held out of the training set (gae_jax.data); "test": train
+    # on every training record and validate on the test split.
+    validation: str = "holdout"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -436,6 +439,10 @@ def validate(config: ml_collections.ConfigDict | Mapping) -> ExperimentConfig:
     _check(
         data.name in ("mnist5k", "digits") or data.name.startswith(("idx:", "tfds:")),
         f"config.data.name={data.name!r}; valid: 'mnist5k', 'digits', 'idx:DIR', 'tfds:NAME'",
+    )
+    _check(
+        data.validation in data_lib.VALIDATION,
+        f"config.data.validation={data.validation!r}; valid: {data_lib.VALIDATION}",
     )
     if data.name.startswith("tfds:"):
         _check(

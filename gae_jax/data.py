@@ -8,6 +8,11 @@ Names accepted by :func:`open_source` and :func:`load_dataset`:
 * ``idx:DIR``  -- MNIST-format IDX files in DIR (``train-images-idx3-ubyte[.gz]``, ...), e.g. the
   Fashion-MNIST of Debian's ``dataset-fashion-mnist`` package; the last sixth of the training
   file is held out for validation.
+
+Every name takes ``validation``: ``"holdout"`` (default) validates on a part held out of the
+training records as above (TFDS builders without a validation split: the last 10%);
+``"test"`` trains on all training records and validates on the test split (e.g. the full
+60,000 Fashion-MNIST training images).
 * ``tfds:NAME`` -- a TensorFlow Datasets builder (needs the ``tfds`` extra), see ``TFDS_NAMES``;
   ``tfds:omniglot105`` is Omniglot at 105x105, binary, with paper 001's per-class split.
 
@@ -43,6 +48,7 @@ from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec
 
 SPLITS = ("train", "validation", "test")
+VALIDATION = ("holdout", "test")  # where the validation split comes from
 TFDS_NAMES = (
     "mnist",
     "binarized_mnist",
@@ -163,35 +169,47 @@ class ArraySource(Source):
         return ArraySource(self.images[rows], labels, self.scale, self.name)
 
 
-def open_source(name: str, split: str, *, tfds_data_dir: str | None = None) -> Source:
+def open_source(
+    name: str, split: str, *, tfds_data_dir: str | None = None, validation: str = "holdout"
+) -> Source:
     """The records of one split of a named dataset, for streaming (see :class:`TrainBatches`).
 
     Args:
       name: ``mnist5k``, ``digits``, ``idx:DIR`` or ``tfds:NAME``.
       split: one of ``train``, ``validation``, ``test``.
       tfds_data_dir: optional TFDS data directory (only for ``tfds:`` names).
+      validation: ``holdout`` (validate on records held out of the training set) or ``test``
+        (train on every training record, validate on the test split).
 
     Raises:
-      ValueError: an unknown name or split. DataError / IdxFormatError: data that is missing,
-        corrupt or out of range, with the file named. FileNotFoundError: a missing directory.
+      ValueError: an unknown name, split or validation mode. DataError / IdxFormatError: data
+        that is missing, corrupt or out of range, with the file named. FileNotFoundError: a
+        missing directory.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if validation not in VALIDATION:
+        raise ValueError(f"validation must be one of {VALIDATION}, got {validation!r}")
+    holdout = validation == "holdout"
+    if not holdout and split == "validation":
+        split = "test"
     if name == "mnist5k":
-        return _split_fixed(_mnist5k(), (4000, 500, 500), split)
+        return _split_fixed(_mnist5k(), (4000, 500, 500), split, holdout)
     if name == "digits":
-        return _split_fixed(_digits(), (1437, 180, 180), split)
+        return _split_fixed(_digits(), (1437, 180, 180), split, holdout)
     if name.startswith("idx:"):
-        return _load_idx_split(name[len("idx:") :], split)
+        return _load_idx_split(name[len("idx:") :], split, holdout)
     if name.startswith("tfds:"):
-        return TfdsSource(name[len("tfds:") :], split, data_dir=tfds_data_dir)
+        return TfdsSource(name[len("tfds:") :], split, data_dir=tfds_data_dir, holdout=holdout)
     raise ValueError(
         f"unknown dataset {name!r}; valid names: 'mnist5k', 'digits', 'idx:DIR', "
         f"'tfds:NAME' with NAME in {TFDS_NAMES}"
     )
 
 
-def load_dataset(name: str, split: str, *, tfds_data_dir: str | None = None) -> Dataset:
+def load_dataset(
+    name: str, split: str, *, tfds_data_dir: str | None = None, validation: str = "holdout"
+) -> Dataset:
     """Loads one split of a named dataset as float32 images in [0, 1] (see :func:`open_source`).
 
     TFDS splits are decoded and resized record by record and only the final images are held:
@@ -201,14 +219,32 @@ def load_dataset(name: str, split: str, *, tfds_data_dir: str | None = None) -> 
       A :class:`Dataset` with float32 NHWC images in [0, 1], int32 labels (or None) and, for
       CelebA, its boolean attributes.
     """
-    return open_source(name, split, tfds_data_dir=tfds_data_dir).read_all()
+    return open_source(name, split, tfds_data_dir=tfds_data_dir, validation=validation).read_all()
 
 
-def _split_fixed(full: ArraySource, sizes: tuple[int, int, int], split: str) -> ArraySource:
-    """Deterministic shuffled split; the permutation is fixed by a constant seed."""
+def open_split(data_cfg, split: str) -> Source:
+    """:func:`open_source` for a data config (anything with ``name``, ``tfds_data_dir`` and
+    ``validation``, e.g. ``config.data``)."""
+    return open_source(
+        data_cfg.name, split, tfds_data_dir=data_cfg.tfds_data_dir, validation=data_cfg.validation
+    )
+
+
+def load_split(data_cfg, split: str) -> Dataset:
+    """:func:`load_dataset` for a data config (see :func:`open_split`)."""
+    return open_split(data_cfg, split).read_all()
+
+
+def _split_fixed(
+    full: ArraySource, sizes: tuple[int, int, int], split: str, holdout: bool
+) -> ArraySource:
+    """Deterministic shuffled split; the permutation is fixed by a constant seed. Without
+    ``holdout`` the validation records join the training split."""
     n = len(full)
     assert sum(sizes) == n, (sizes, n)
     perm = np.random.default_rng(20161103).permutation(n)
+    if not holdout:
+        sizes = (sizes[0] + sizes[1], 0, sizes[2])
     start = sum(sizes[: SPLITS.index(split)])
     return full.subset(perm[start : start + sizes[SPLITS.index(split)]])
 
@@ -384,10 +420,12 @@ def _load_idx(directory: str, part: str) -> ArraySource:
     return _checked(source, image_path)
 
 
-def _load_idx_split(directory: str, split: str) -> ArraySource:
+def _load_idx_split(directory: str, split: str, holdout: bool) -> ArraySource:
     if split == "test":
         return _load_idx(directory, "test")
     full = _load_idx(directory, "train")
+    if not holdout:
+        return full
     # The last sixth (10,000 of MNIST's 60,000) is held out for validation, as is customary.
     num_val = len(full) // 6
     sl = (
@@ -438,9 +476,10 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else ""
 
 
-def _tfds_split(split: str, available) -> str:
-    """Maps our split names onto a builder's; builders without a validation split hold out 10%."""
-    if "validation" in available:
+def _tfds_split(split: str, available, holdout: bool) -> str:
+    """Maps our split names onto a builder's; builders without a validation split hold out 10%
+    of the training split (unless not ``holdout``)."""
+    if "validation" in available or not holdout:
         return split
     return {"train": "train[:90%]", "validation": "train[90%:]", "test": "test"}[split]
 
@@ -460,7 +499,9 @@ class TfdsSource(Source):
     Opening it reads every record's label once (32,460 records).
     """
 
-    def __init__(self, name: str, split: str, *, data_dir: str | None = None):
+    def __init__(
+        self, name: str, split: str, *, data_dir: str | None = None, holdout: bool = True
+    ):
         if name not in TFDS_NAMES:
             raise ValueError(f"unsupported TFDS dataset {name!r}; supported: {TFDS_NAMES}")
         if split not in SPLITS:
@@ -488,7 +529,7 @@ class TfdsSource(Source):
                     for s in ("train", "test")
                 ]
             else:
-                tfds_split = _tfds_split(split, builder.info.splits.keys())
+                tfds_split = _tfds_split(split, builder.info.splits.keys(), holdout)
                 parts = [
                     tfds.data_source(
                         builder_name, split=tfds_split, data_dir=data_dir, download=False

@@ -102,6 +102,39 @@ def test_idx_count_mismatch(tmp_path):
         data.load_dataset(f"idx:{tmp_path}", "test")
 
 
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_without_holdout_trains_on_every_training_record(tmp_path, gz):
+    files = write_idx_dir(tmp_path, gz=gz)
+    name = f"idx:{tmp_path}"
+    train = data.load_dataset(name, "train", validation="test")
+    val = data.load_dataset(name, "validation", validation="test")
+    _check_split(train, (28, 28, 1), 12)
+    np.testing.assert_array_equal(train.labels, files["train-labels-idx1-ubyte"])
+    np.testing.assert_array_equal(val.images, data.load_dataset(name, "test").images)
+
+
+def test_embedded_dataset_without_holdout_moves_validation_into_train():
+    held = {s: data.load_dataset("digits", s) for s in data.SPLITS}
+    train = data.load_dataset("digits", "train", validation="test")
+    assert len(train) == len(held["train"]) + len(held["validation"])
+    rows = {r.tobytes() for r in train.images}
+    assert all(r.tobytes() in rows for r in held["validation"].images)
+    val = data.load_dataset("digits", "validation", validation="test")
+    np.testing.assert_array_equal(val.images, held["test"].images)
+    with pytest.raises(ValueError, match="validation must be one of.*'holdout'.*got 'none'"):
+        data.open_source("digits", "train", validation="none")
+
+
+def test_tfds_split_mapping_with_and_without_holdout():
+    # (TFDS mock data ignores split slices, so the mapping is checked directly.)
+    plain, with_val = {"train", "test"}, {"train", "validation", "test"}
+    assert [data._tfds_split(s, plain, True) for s in data.SPLITS] == [
+        "train[:90%]", "train[90%:]", "test"
+    ]
+    assert data._tfds_split("train", plain, False) == "train"
+    assert data._tfds_split("validation", with_val, True) == "validation"
+
+
 @pytest.mark.parametrize(
     "name, shape, labelled",
     [

@@ -30,10 +30,7 @@ class Splits(NamedTuple):
 
 def load_splits(data_cfg) -> Splits:
     """The train, validation and test splits of ``config.data`` (a DataConfig or ConfigDict)."""
-    load = lambda split: data_lib.load_dataset(  # noqa: E731
-        data_cfg.name, split, tfds_data_dir=data_cfg.tfds_data_dir
-    )
-    return Splits(load("train"), load("validation"), load("test"))
+    return Splits(*(data_lib.load_split(data_cfg, split) for split in data_lib.SPLITS))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -117,7 +117,7 @@ def _prior(ctx: _Context):
     images = None
     if ctx.cfg.model.prior == "aggregate":
         d = ctx.cfg.data
-        images = data.load_dataset(d.name, "train", tfds_data_dir=d.tfds_data_dir).images
+        images = data.load_split(d, "train").images
     return builders.build_prior(ctx.cfg.model, model=ctx.model, state=ctx.state, images=images)
 
 
@@ -172,7 +172,7 @@ def sample_interpolation(ctx: _Context) -> None:
     """Slerp paths between encodings of test images, refined by latent-chain steps."""
     s = ctx.sampler
     d = ctx.cfg.data
-    test = data.load_dataset(d.name, "test", tfds_data_dir=d.tfds_data_dir).images
+    test = data.load_split(d, "test").images
     chosen = np.random.default_rng(s.seed).choice(len(test), 2 * s.slerp_pairs, replace=False)
     endpoints = test[chosen]
     z_ends = jax.jit(starts.encode_data, static_argnums=1)(
@@ -312,7 +312,7 @@ def sample_and_save(config: ml_collections.ConfigDict, workdir: str) -> dict:
     cfg, model, state = workdir_lib.load_trained(workdir)
     _check_same_model(requested, cfg, workdir)
     d = cfg.data
-    test_ds = data.load_dataset(d.name, "test", tfds_data_dir=d.tfds_data_dir)
+    test_ds = data.load_split(d, "test")
     config_lib.check_against_data(requested, test_ds.image_shape, num_test=len(test_ds))
     image_shape = test_ds.image_shape
     # Chains that cannot fit are refused before anything is compiled or written.

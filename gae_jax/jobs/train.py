@@ -47,9 +47,9 @@ def train_and_evaluate(
 
     # The training split as compact records (uint8), streamed per process by data.TrainBatches;
     # the evaluation splits as float32 images.
-    train_ds = data.open_source(cfg.data.name, "train", tfds_data_dir=cfg.data.tfds_data_dir)
-    val_ds = data.load_dataset(cfg.data.name, "validation", tfds_data_dir=cfg.data.tfds_data_dir)
-    test_ds = data.load_dataset(cfg.data.name, "test", tfds_data_dir=cfg.data.tfds_data_dir)
+    train_ds = data.open_split(cfg.data, "train")
+    val_ds = data.load_split(cfg.data, "validation")
+    test_ds = data.load_split(cfg.data, "test")
     # Values that depend on the data fail here: before the workdir is touched or anything is
     # compiled, and (sampler section included) before hours of training rather than after.
     config_lib.check_against_data(
