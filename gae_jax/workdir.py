@@ -44,7 +44,7 @@ HISTORY_FILE = "run_history.jsonl"
 LOCK_FILE = ".lock"
 CHECKPOINTS_DIR = "checkpoints"
 SUMMARY_FILE = "summary.json"
-METRICS_FILE = "metrics.jsonl"
+METRICS_FILE = metric_writer.METRICS_FILE
 SAMPLES_DIR = "samples"
 SAMPLES_FILE = "samples.npz"
 SAMPLE_SUMMARY_FILE = "sample_summary.json"
@@ -65,16 +65,10 @@ def write_json(path: str, obj, *, indent: int = 2) -> None:
     """
     if not is_writer():
         return
-    path = epath.Path(path)  # local or remote (gs://...)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:
-        tmp.write_text(json.dumps(obj, indent=indent))
-        tmp.replace(path)
+        metric_writer.atomic_write_text(path, json.dumps(obj, indent=indent))
     except OSError as e:  # name the file (a full disk's error does not)
         raise type(e)(e.errno, e.strerror, str(path)) from e
-    finally:  # a failed write (e.g. a full disk) leaves no half-written temporary behind
-        if tmp.exists():
-            tmp.unlink()
 
 
 def read_json(path: str):
@@ -140,8 +134,8 @@ def no_space_error(workdir: str, cause: OSError) -> checkpoint.CheckpointError:
 def finished_checkpoints(workdir: str) -> list[int]:
     """The steps of the finished checkpoints in ``workdir`` (orbax renames a checkpoint's
     temporary directory to its step when complete)."""
-    directory = os.path.join(workdir, CHECKPOINTS_DIR)
-    names = os.listdir(directory) if os.path.isdir(directory) else []
+    directory = epath.Path(workdir) / CHECKPOINTS_DIR
+    names = [p.name for p in directory.iterdir()] if directory.is_dir() else []
     return sorted(int(n) for n in names if n.isdigit())
 
 
@@ -214,20 +208,24 @@ def _try_create(path: str) -> bool:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
-    holder = {
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_holder(), f)
+    except BaseException:
+        os.remove(path)
+        raise
+    return True
+
+
+def _holder() -> dict:
+    """What a lock file says of the run holding it."""
+    return {
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "process_start": _process_start(os.getpid()),
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join([os.path.basename(sys.executable), *sys.argv])[:300],
     }
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(holder, f)
-    except BaseException:
-        os.remove(path)
-        raise
-    return True
 
 
 def _take_over_if_stale(path: str, holder: dict) -> bool:
@@ -308,6 +306,44 @@ def _acquire(path: str) -> None:
     raise WorkdirLockedError(f"could not take the lock {path}: other runs keep racing for it")
 
 
+def _acquire_remote(path: str) -> None:
+    """Takes the lock object ``path`` on an object store, where it is advisory: an existing
+    object stops this run; else this process's details are uploaded. Checking and creating are
+    two requests, so two runs started within the same moment could both go ahead."""
+    lock = epath.Path(path)
+    if lock.exists():
+        holder = _remote_holder(lock)
+        raise WorkdirLockedError(
+            f"workdir {lock.parent} is in use by another run: {_describe(holder)}; lock object "
+            f"{path}. Wait for it to finish or use another --workdir. Whether that run still "
+            f"lives cannot be checked from here: if it is dead, delete {path} and rerun"
+        )
+    logging.warning(
+        "Locking %s by creating %s: on an object store the lock is advisory (no atomic create, "
+        "no check whether its holder lives); make sure one job at a time uses this workdir",
+        lock.parent,
+        path,
+    )
+    lock.write_text(json.dumps(_holder()))
+
+
+def _remote_holder(lock: epath.Path) -> dict:
+    try:
+        holder = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _release_remote(path: str) -> None:
+    lock = epath.Path(path)
+    holder = _remote_holder(lock) if lock.exists() else None
+    if holder and holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
+        lock.unlink()
+    else:
+        logging.warning("The lock %s is no longer this run's (%s); left as it is", path, holder)
+
+
 def _release(path: str) -> None:
     holder = _read_lock(path)
     if holder and holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
@@ -330,14 +366,16 @@ def locked(workdir: str):
     With several processes, process 0 holds the lock for the job; the others learn whether it
     got it, so all stop together.
 
+    On an object store (``gs://...``), which has neither atomic creation nor ``flock``, the lock
+    is an advisory object created by process 0 if none exists (with a warning saying so); an
+    existing one stops the run, naming its holder, whose liveness cannot be checked.
+
     Raises:
       WorkdirLockedError: another live run holds the workdir (or a workdir it lies in), naming
         it: host, PID, start time and command.
     """
-    if "://" in workdir:  # object stores have no O_EXCL; such runs rely on their scheduler
-        yield
-        return
-    path = os.path.join(os.path.abspath(workdir), LOCK_FILE)
+    remote = metric_writer.is_remote(workdir)
+    path = os.path.join(workdir if remote else os.path.abspath(workdir), LOCK_FILE)
     if path in _held:
         _held[path] += 1
         try:
@@ -348,7 +386,7 @@ def locked(workdir: str):
     error = None
     if is_writer():
         try:
-            _acquire(path)
+            (_acquire_remote if remote else _acquire)(path)
         except WorkdirLockedError as e:
             error = e
     if jax.process_count() > 1:
@@ -365,7 +403,7 @@ def locked(workdir: str):
     finally:
         del _held[path]
         if is_writer():
-            _release(path)
+            (_release_remote if remote else _release)(path)
 
 
 # ----------------------------------------------------------------------------- provenance
@@ -574,8 +612,10 @@ def _history_row(step: int, image_shape) -> dict:
 
 
 def _append_row(path: str, row: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    """Appends a JSON row by rewriting the (small) file atomically: object stores cannot append."""
+    file = epath.Path(path)
+    text = file.read_text() if file.exists() else ""
+    metric_writer.atomic_write_text(file, text + json.dumps(row) + "\n")
 
 
 def config_differences(requested, trained, sections=("data", "model")) -> list[str]:

@@ -7,29 +7,101 @@ The loop itself, ``train_and_evaluate(config, workdir)``, is the training job
 
 from __future__ import annotations
 
+import math
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gae_jax import config as config_lib
+from gae_jax import data, parallel
 from gae_jax.train import steps
 
 
-def jit_train_steps(step_fn: steps.StepFn, mesh: Mesh):
+def jit_train_steps(step_fn: steps.StepFn, mesh: Mesh, *, topology_exact: bool = False):
     """``step_fn`` over a stack of batches (:func:`steps.scan_steps`), compiled data-parallel.
 
     Returns ``train_steps(state, batches: float32[K, B, H, W, C], rng_key) -> (state,
     metrics[K])`` with the state replicated over ``mesh`` and donated (updated in place), and
-    every batch split along B over the ``data`` axis; XLA inserts the gradient all-reduce.
+    every batch split along B over the ``data`` axis.
+
+    Args:
+      topology_exact: False: each device computes its share of the batch and XLA inserts the
+        all-reduces of the gradients, loss means and batch-norm statistics, whose summation
+        order depends on the collective's implementation (in-process vs gloo/NCCL across
+        processes), so runs on different topologies agree up to float rounding. True: the
+        batch is all-gathered (a copy, exact) and every device computes the whole step, so the
+        compiled step holds no all-reduce and its results are bitwise the same on any number
+        of devices and processes; each device then does the work of the whole batch.
     """
     replicated = NamedSharding(mesh, PartitionSpec())
     batches = NamedSharding(mesh, PartitionSpec(None, "data"))
+    if topology_exact:
+        inner = step_fn
+
+        def step_fn(state, batch, rng_key):
+            return inner(state, jax.lax.with_sharding_constraint(batch, replicated), rng_key)
+
     return jax.jit(
         steps.scan_steps(step_fn),
         in_shardings=(replicated, batches, replicated),
         out_shardings=replicated,
         donate_argnums=0,
     )
+
+
+def make_evaluate(eval_step, mesh: Mesh, batch_size: int):
+    """``evaluate(state, images, rng_key) -> {name: mean}``: the means of ``eval_step``'s
+    per-example metrics over ``images``, with every batch split over ``mesh``'s ``data`` axis.
+
+    Each batch's per-example values are all-gathered (a copy, exact) and summed on the device in
+    one fixed order, so the means are bitwise the same however the mesh's devices are spread
+    over processes (the per-example values themselves may round differently with another number
+    of devices, i.e. another per-device batch); the per-batch sums stay on the devices until one
+    transfer at the end (no host round trip per batch).
+
+    Args:
+      eval_step: ``(state, batch: float32[b, H, W, C], rng_key) -> {name: float32[b]}``
+        (:func:`steps.make_eval_step`), unjitted.
+      mesh: the training mesh (a ``data`` axis).
+      batch_size: examples per batch, rounded up to a multiple of the mesh's device count.
+
+    Returns:
+      ``evaluate``, whose attribute ``batch_sums(state, batch, num_valid, rng_key)`` is the
+      jitted function of one batch (for inspecting its compiled sharding).
+    """
+    replicated = NamedSharding(mesh, PartitionSpec())
+    split = NamedSharding(mesh, PartitionSpec("data"))
+    batch_size = parallel.padded_size(batch_size, mesh)
+
+    def batch_sums(state, batch, num_valid, rng_key):
+        metrics = eval_step(state, batch, rng_key)
+        valid = jnp.arange(batch.shape[0]) < num_valid
+        gathered = jax.lax.with_sharding_constraint(metrics, replicated)
+        return {k: jnp.sum(jnp.where(valid, v, 0.0)) for k, v in gathered.items()}
+
+    compiled = jax.jit(
+        batch_sums,
+        in_shardings=(replicated, split, replicated, replicated),
+        out_shardings=replicated,
+    )
+
+    def evaluate(state, images: np.ndarray, rng_key) -> dict[str, float]:
+        sums = [
+            compiled(
+                state,
+                parallel.shard_host_array(batch, split),
+                np.int32(valid),
+                jax.random.fold_in(rng_key, i),
+            )
+            for i, (batch, valid) in enumerate(data.iterate_batches(images, batch_size))
+        ]
+        totals = jax.device_get(sums)  # one transfer for all batches
+        return {k: math.fsum(float(s[k]) for s in totals) / len(images) for k in totals[0]}
+
+    evaluate.batch_sums = compiled  # one batch's jitted sums, for inspecting its sharding
+    return evaluate
 
 
 def dispatch_end(step: int, train_cfg: config_lib.TrainConfig, eval_every: int) -> int:
@@ -70,4 +142,4 @@ def check_finite(step: int, checked_step: int, family: str, metrics: dict, state
         )
 
 
-__all__ = ["check_finite", "dispatch_end", "jit_train_steps"]
+__all__ = ["check_finite", "dispatch_end", "jit_train_steps", "make_evaluate"]

@@ -4,11 +4,72 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import struct
 import time
 from errno import ENOSPC
 
 import jax
 from absl import logging
+from etils import epath
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def is_remote(path) -> bool:
+    """Whether ``path`` is on an object store (``gs://``, ``s3://``, ...) rather than a local or
+    mounted file system: such files cannot be appended to, locked or renamed atomically."""
+    return "://" in os.fspath(path)
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Writes ``text`` to ``path`` (local or remote) so that readers see the old file or the
+    new one, never part of one: locally through a temporary file of this process renamed over
+    it (removed if the write fails, e.g. on a full disk); on an object store by one upload,
+    which replaces an object whole."""
+    path = epath.Path(path)
+    if is_remote(path):
+        path.write_text(text)
+        return
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class _AppendFile:
+    """A file that data is appended to and flushed at once, through ``etils.epath``.
+
+    Locally the file stays open in append mode. Object stores have no append: the file's
+    content is kept in memory and the whole object uploaded again on every append (metrics
+    files are small, and each upload replaces the object whole).
+    """
+
+    def __init__(self, path: epath.Path):
+        self.name = os.fspath(path)
+        self._path = path
+        self._remote = is_remote(path)
+        if self._remote:
+            self._data = path.read_bytes() if path.exists() else b""
+            self._file = None
+        else:
+            self._file = path.open("ab")
+
+    def append(self, data: bytes) -> None:
+        if self._remote:
+            self._data += data
+            self._path.write_bytes(self._data)
+        else:
+            self._file.write(data)
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class MetricWriter:
@@ -19,6 +80,7 @@ class MetricWriter:
     thread that could die (e.g. on a full disk) and leave a later write waiting forever. A failed
     write raises ``OSError`` at once, naming the file (``errno.ENOSPC`` for a full disk).
 
+    All files go through ``etils.epath``, so the workdir may be remote (``gs://bucket/run``).
     Only process 0 of a multi-process job writes (``jax.process_index() == 0``); on the other
     processes every method is a no-op.
 
@@ -37,16 +99,16 @@ class MetricWriter:
     def __init__(
         self, workdir: str, *, resume_step: int | None = None, final_at_resume: bool = False
     ):
-        self.path = os.path.join(workdir, "metrics.jsonl")
+        self.path = epath.Path(workdir) / METRICS_FILE
         self.enabled = jax.process_index() == 0  # workdir.is_writer(); train sits below workdir
         self._jsonl = self._tb = None
         if not self.enabled:
             return
-        os.makedirs(workdir, exist_ok=True)
-        if resume_step is not None and os.path.exists(self.path):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None and self.path.exists():
             _keep_rows_up_to(self.path, resume_step, drop_test_at_step=final_at_resume)
-        self._jsonl = open(self.path, "a")  # noqa: SIM115 - closed in close()
-        self._tb = _SyncEventWriter(os.path.join(workdir, "tensorboard"))
+        self._jsonl = _AppendFile(self.path)
+        self._tb = _SyncEventWriter(epath.Path(workdir) / "tensorboard")
 
     def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
         if not self.enabled:
@@ -54,8 +116,7 @@ class MetricWriter:
         scalars = {k: float(v) for k, v in metrics.items()}
         row = json.dumps({"step": int(step), "split": split, **scalars}) + "\n"
         try:
-            self._jsonl.write(row)
-            self._jsonl.flush()
+            self._jsonl.append(row.encode())
         except OSError as e:
             raise _named(e, f"{self.path} (step {step})") from e
         self._tb.write_scalars({f"{split}/{k}": v for k, v in scalars.items()}, int(step))
@@ -67,40 +128,55 @@ class MetricWriter:
                 try:
                     f.close()
                 except OSError as e:
-                    logging.warning("closing %s: %s", getattr(f, "name", f), e)
+                    logging.warning("closing %s: %s", f.name, e)
         self._jsonl = self._tb = None
 
 
 class _SyncEventWriter:
     """TensorBoard scalars written synchronously into one ``events.out.tfevents.*`` file of
-    ``logdir`` (tensorboardX's record format, without its background writer thread)."""
+    ``logdir``: TFRecord framing (length, masked CRC-32C of the length, the serialized ``Event``,
+    its masked CRC-32C) as tensorboardX writes it, without its background thread, appended
+    through :class:`_AppendFile`."""
 
-    def __init__(self, logdir: str):
-        from tensorboardX.event_file_writer import EventsWriter
+    def __init__(self, logdir: epath.Path):
+        from tensorboardX.proto import event_pb2
 
-        os.makedirs(logdir, exist_ok=True)
-        self.name = logdir
+        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
+        self.name = os.fspath(logdir / name)
         try:
-            self._events = EventsWriter(os.path.join(logdir, "events"))
-            self._events.flush()
+            logdir.mkdir(parents=True, exist_ok=True)
+            self._file = _AppendFile(logdir / name)
+            self._append(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
         except OSError as e:
-            raise _named(e, logdir) from e
+            raise _named(e, os.fspath(logdir)) from e
+
+    def _append(self, event) -> None:
+        from tensorboardX.record_writer import masked_crc32c
+
+        data = event.SerializeToString()
+        header = struct.pack("Q", len(data))
+        self._file.append(
+            header
+            + struct.pack("I", masked_crc32c(header))
+            + data
+            + struct.pack("I", masked_crc32c(data))
+        )
 
     def write_scalars(self, scalars: dict[str, float], step: int) -> None:
         from tensorboardX.proto import event_pb2
         from tensorboardX.summary import scalar
 
+        summaries = [scalar(tag, value) for tag, value in scalars.items()]
+        event = event_pb2.Event(step=step, wall_time=time.time())
+        for summary in summaries:
+            event.summary.value.extend(summary.value)
         try:
-            for tag, value in scalars.items():
-                event = event_pb2.Event(summary=scalar(tag, value), step=step)
-                event.wall_time = time.time()
-                self._events.write_event(event)
-            self._events.flush()
+            self._append(event)
         except OSError as e:
-            raise _named(e, f"{self._events._file_name} (step {step})") from e
+            raise _named(e, f"{self.name} (step {step})") from e
 
     def close(self) -> None:
-        self._events.close()
+        self._file.close()
 
 
 def _named(error: OSError, path: str) -> OSError:
@@ -110,15 +186,14 @@ def _named(error: OSError, path: str) -> OSError:
     return type(error)(error.errno, f"writing {path}: {what}{advice}")
 
 
-def _keep_rows_up_to(path: str, step: int, *, drop_test_at_step: bool = False) -> None:
+def _keep_rows_up_to(path: epath.Path, step: int, *, drop_test_at_step: bool = False) -> None:
     """Rewrites ``path`` (atomically) with only its complete rows logged at or before ``step``
     (none if ``step`` is 0), less the test row of ``step`` if ``drop_test_at_step``.
 
     Raises:
       ValueError: a complete row is not JSON (the file was damaged); names the file and line.
     """
-    with open(path) as f:
-        lines = f.read().split("\n")
+    lines = path.read_text().split("\n")
     # A line without its newline is the remainder of a write cut short.
     rows = _parse_rows(path, lines[:-1])
     kept = [
@@ -130,26 +205,18 @@ def _keep_rows_up_to(path: str, step: int, *, drop_test_at_step: bool = False) -
             or (row["step"] == step and not (drop_test_at_step and row["split"] == "test"))
         )
     ]
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w") as f:
-            f.writelines(line + "\n" for line in kept)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def check_rows(workdir: str) -> None:
     """Raises ValueError naming the file and line if a complete row of
     ``<workdir>/metrics.jsonl`` is damaged (a last line cut short by a kill is fine)."""
-    path = os.path.join(workdir, "metrics.jsonl")
-    if os.path.exists(path):
-        with open(path) as f:
-            _parse_rows(path, f.read().split("\n")[:-1])
+    path = epath.Path(workdir) / METRICS_FILE
+    if path.exists():
+        _parse_rows(path, path.read_text().split("\n")[:-1])
 
 
-def _parse_rows(path: str, lines: list[str]) -> list[tuple[str, dict]]:
+def _parse_rows(path, lines: list[str]) -> list[tuple[str, dict]]:
     """``(line, row)`` of every non-blank line; a line that is not a JSON row with a ``step``
     and a ``split`` raises ValueError naming the file, the line number and the line."""
     rows = []
@@ -176,10 +243,8 @@ def read_metrics(workdir: str, split: str | None = None) -> list[dict]:
     Raises:
       ValueError: a row is damaged; names the file and the line.
     """
-    path = os.path.join(workdir, "metrics.jsonl")
-    with open(path) as f:
-        text = f.read()
-    rows = [row for _, row in _parse_rows(path, text.split("\n"))]
+    path = epath.Path(workdir) / METRICS_FILE
+    rows = [row for _, row in _parse_rows(path, path.read_text().split("\n"))]
     return [r for r in rows if split is None or r["split"] == split]
 
 

@@ -109,9 +109,9 @@ def test_a_dead_writer_can_never_block(tmp_path, monkeypatch):
     """Every write is synchronous: a failing TensorBoard file raises at once, naming it."""
     writer = MetricWriter(str(tmp_path))
     monkeypatch.setattr(
-        writer._tb._events,
-        "write_event",
-        lambda event: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")),
+        writer._tb._file,
+        "append",
+        lambda data: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")),
     )
     t0 = time.monotonic()
     with pytest.raises(OSError, match=r"tfevents.*\(step 5\): No space left on device; free"):
