@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 RECONSTRUCTION_LOSSES = ("bce", "mse")
+# The GAE's estimators of its mixture likelihood (config.model.gae_estimator): "batch", the
+# mixture over the minibatch's codes alone (own code weighted 1/B); "reweighted", the own code
+# weighted 1/n (mixture_log_weights); "em", the E-step over all n codes of a memory bank and a
+# minibatch M-step (gae_jax.train.steps.make_gae_em_step).
+GAE_ESTIMATORS = ("batch", "reweighted", "em")
 
 
 def _sum_per_example(x: jax.Array) -> jax.Array:
@@ -198,6 +204,82 @@ def full_mixture_nll(log_lik: jax.Array) -> jax.Array:
         (e.g. ``-pairwise_reconstruction_loss`` in chunks of the training set).
     """
     return -(jax.nn.logsumexp(log_lik, axis=-1) - jnp.log(log_lik.shape[-1]))
+
+
+class EStep(NamedTuple):
+    """E-step of the GAE's EM over all n mixture components, truncated to the top K per example."""
+
+    index: jax.Array  # int32[B, K], the K components j with the largest p(x_i | z_j)
+    log_resp: jax.Array  # float32[B, K], log responsibilities renormalised over those K
+    log_norm: jax.Array  # float32[B], log sum_{all n} p(x_i | z_j)
+    log_norm_kept: jax.Array  # float32[B], log sum_{top K} p(x_i | z_j) (<= log_norm)
+
+
+def em_estep(log_lik: jax.Array, num_components: int) -> EStep:
+    """Responsibilities r_ij = p(x_i | z_j) / sum_j' p(x_i | z_j') over all n codes, top K kept.
+
+    Paper 004 fits the mixture (1/n) sum_j p(x_i|z_j) by EM with the component j latent. The
+    exact E-step posterior over j has n entries per example; a trained GAE puts nearly all of it
+    on a few near neighbours, so keeping the K largest and renormalising them gives the bound of
+    :func:`em_mixture_nll`, exact for K = n and loose by ``log_norm - log_norm_kept`` otherwise.
+
+    Args:
+      log_lik: float32[B, n], entry [i, j] = log p(x_i | z_j) over all n training codes.
+      num_components: K, 1 <= K <= n.
+    """
+    n = log_lik.shape[-1]
+    if not 1 <= num_components <= n:
+        raise ValueError(f"the E-step keeps 1..{n} components (n = {n}), got {num_components}")
+    kept, index = jax.lax.top_k(log_lik, num_components)
+    log_norm_kept = jax.nn.logsumexp(kept, axis=-1)
+    return EStep(
+        index=index.astype(jnp.int32),
+        log_resp=kept - log_norm_kept[:, None],
+        log_norm=jax.nn.logsumexp(log_lik, axis=-1),
+        log_norm_kept=log_norm_kept,
+    )
+
+
+def em_mixture_nll(log_lik: jax.Array, log_resp: jax.Array, num_train: int) -> jax.Array:
+    """The negated EM lower bound on log (1/n) sum_j p(x_i|z_j), float32[B]; an upper bound on
+    the mixture NLL.
+
+    With responsibilities r_ik fixed by the E-step (the component is the latent variable),
+    Jensen gives log (1/n) sum_j p(x_i|z_j) >= sum_k r_ik [log p(x_i|z_jk) - log n - log r_ik].
+    At the E-step's parameters and codes the bound equals log (1/n) sum_{top K} p(x_i|z_j),
+    i.e. the mixture log-likelihood itself for K = n; its gradient there is the mixture's
+    (Fisher's identity), so a gradient step on it is a generalised EM M-step. Each example's
+    bound involves only its own components, so a minibatch mean of it is an unbiased estimate
+    of the mean over all n examples whatever the batch size.
+
+    Args:
+      log_lik: float32[B, K], log p(x_i | z_jk) for the E-step's components j_k of example i
+        (with the M-step's parameters and codes).
+      log_resp: float32[B, K], the E-step's log responsibilities (each row sums to 1 in
+        probability; treated as constants).
+      num_train: n, the number of mixture components (training examples).
+    """
+    resp = jax.lax.stop_gradient(jnp.exp(log_resp))
+    log_resp = jax.lax.stop_gradient(log_resp)
+    # 0 * log 0 = 0: a component whose responsibility underflowed contributes nothing.
+    terms = jnp.where(resp > 0, resp * (log_lik - math.log(num_train) - log_resp), 0.0)
+    return -jnp.sum(terms, axis=-1)
+
+
+def em_sampled_mixture_nll(log_lik: jax.Array, log_resp: jax.Array, num_train: int) -> jax.Array:
+    """:func:`em_mixture_nll` estimated from M components drawn per example by responsibility.
+
+    With j_s ~ r_i. (s = 1..M), -mean_s [log p(x_i|z_js) - log n - log r_ijs] is an unbiased
+    estimate of the negated bound and its gradient of the bound's, at M decodings per example
+    instead of K.
+
+    Args:
+      log_lik: float32[B, M], log p(x_i | z_js) for the drawn components.
+      log_resp: float32[B, M], their E-step log responsibilities (constants).
+      num_train: n.
+    """
+    log_resp = jax.lax.stop_gradient(log_resp)
+    return -jnp.mean(log_lik - math.log(num_train) - log_resp, axis=-1)
 
 
 def gae_regulariser(

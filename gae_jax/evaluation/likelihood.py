@@ -94,6 +94,46 @@ def bernoulli_log_prob_matrix(x: jax.Array, logits: jax.Array) -> jax.Array:
     return x_flat @ logits_flat.T + jnp.sum(jax.nn.log_sigmoid(-logits_flat), axis=-1)
 
 
+def code_log_likelihood_matrix(
+    rng_key: jax.Array,
+    x: jax.Array,
+    images: jax.Array,
+    encode_fn: EncodeFn,
+    decode_fn: DecodeFn,
+    *,
+    chunk_size: int = 500,
+) -> jax.Array:
+    """log p(x_b | z_j) for one code z_j ~ q(z|images_j) per image: the GAE's mixture terms.
+
+    ``logsumexp`` over j minus log n is paper 004's log (1/n) sum_j p(x_b|z_j) with the n
+    training images as ``images`` (:func:`gae_jax.losses.full_mixture_nll`).
+
+    Args:
+      rng_key: a ``jax.random.key``; image j's code uses ``fold_in(rng_key, j)``.
+      x: float32[B, H, W, C] targets in [0, 1].
+      images: float32[n, H, W, C], the images whose codes are the mixture components.
+      encode_fn: ``x -> (mean, log_var)`` (``log_var`` None: the mean is the code).
+      decode_fn: ``z: float32[n, D] -> logits: float32[n, H, W, C]``.
+      chunk_size: images encoded and decoded per call.
+
+    Returns:
+      float32[B, n].
+    """
+
+    def logits_of(inputs):  # one image and its index -> float32[H, W, C]
+        image, j = inputs
+        mean, log_var = encode_fn(image[None])
+        z = mean
+        if log_var is not None:
+            eps = jax.random.normal(jax.random.fold_in(rng_key, j), mean.shape, mean.dtype)
+            z = mean + jnp.exp(0.5 * log_var) * eps
+        return decode_fn(z)[0]
+
+    index = jnp.arange(images.shape[0])
+    logits = jax.lax.map(logits_of, (images, index), batch_size=min(chunk_size, len(images)))
+    return bernoulli_log_prob_matrix(x, logits)
+
+
 def prior_sampled_log_likelihood(
     rng_key: jax.Array,
     x: jax.Array,

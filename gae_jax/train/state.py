@@ -23,6 +23,9 @@ class TrainState(flax.struct.PyTreeNode):
     disc_params: ArrayTree | None = None
     disc_opt_state: optax.OptState | None = None
     gen_opt_state: optax.OptState | None = None
+    # The GAE's EM estimator only (gae_jax.train.gae.GaeBank; None otherwise): the decoded
+    # codes of all n training examples that its E-step scores each batch against.
+    gae_bank: ArrayTree | None = None
 
 
 def create_train_state(

@@ -1,0 +1,197 @@
+"""Does the GAE's trained mixture likelihood depend on the batch size? Before and after EM.
+
+    python -m benchmarks.gae_batch_size [--steps=600] [--batch_sizes=64,512] [--seeds=0,1]
+        [--estimators=reweighted,em] [--workdir=runs/gae_batch_size]
+        [--out=docs/results/gae_batch_size.json]
+
+Trains paper 004's GAE (``configs/gae_mnist5k.py``: 2x1000 MLPs, z = 10) on mnist5k for a fixed
+number of steps with each estimator of its objective (``model.gae_estimator``), batch size and
+seed, through the training job (one workdir per run under ``--workdir``: an interrupted
+benchmark resumes). Each trained model is then scored by its full-n mixture NLL over the n
+training examples, -log (1/n) sum_j p(x_i | z_j) with one code z_j ~ q(z|x_j) per training
+image (mean and standard error over the n examples), the quantity the objective estimates.
+
+It also measures the objective's own B-dependence at one fixed model (the first run): the mean
+of each estimator over random minibatches of size B against the exact full-n value computed
+from the same codes. Prints Markdown tables and writes ``--out`` (JSON).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+from benchmarks import common
+from configs import models as model_configs
+from gae_jax import data, losses, models
+from gae_jax import workdir as workdir_lib
+from gae_jax.evaluation import likelihood
+from gae_jax.jobs import train_and_evaluate
+
+_STEPS = flags.DEFINE_integer("steps", 600, "training steps of every run")
+_BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["64", "512"], "training batch sizes")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "seeds (runs per cell)")
+_ESTIMATORS = flags.DEFINE_list("estimators", ["reweighted", "em"], "model.gae_estimator values")
+_MINIBATCHES = flags.DEFINE_integer("minibatches", 200, "random minibatches per estimator gap")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/gae_batch_size", "one subdirectory per run")
+_OUT = flags.DEFINE_string(
+    "out", os.path.join(common.REPO, "docs", "results", "gae_batch_size.json"), "results JSON"
+)
+
+
+def run_config(estimator: str, batch_size: int, seed: int, steps: int):
+    """The GAE of ``configs/gae_mnist5k.py`` trained for ``steps`` steps, evaluated at the end."""
+    config = model_configs.get_config("gae,mnist5k")
+    config.seed = seed
+    config.model.gae_estimator = estimator
+    config.train.batch_size = batch_size
+    config.train.num_steps = steps
+    config.train.eval_every = steps
+    config.train.checkpoint_every = min(200, steps)
+    config.train.log_every = min(100, steps)
+    return config
+
+
+def code_log_lik(workdir: str, images: jax.Array, seed: int = 0) -> np.ndarray:
+    """float64[n, n]: log p(x_i | z_j) with one code z_j ~ q(z|x_j) per training image."""
+    _, model, state = workdir_lib.load_trained(workdir)
+    fns = models.autoencoder_fns(model)
+    variables = models.model_variables(state)
+    matrix = jax.jit(
+        lambda x: likelihood.code_log_likelihood_matrix(
+            jax.random.key(seed),
+            x,
+            images,
+            lambda v: fns.encode(variables, v),
+            lambda z: fns.decode_logits(variables, z),
+        )
+    )
+    return np.concatenate([np.asarray(matrix(x), np.float64) for x in np.split(images, 8)])
+
+
+def full_nll(log_lik: np.ndarray) -> dict:
+    """Mean and standard error over examples of -log (1/n) sum_j p(x_i | z_j)."""
+    per_example = np.asarray(losses.full_mixture_nll(jnp.asarray(log_lik)), np.float64)
+    se = per_example.std(ddof=1) / math.sqrt(len(log_lik))
+    return {"nll": float(per_example.mean()), "se": float(se)}
+
+
+def estimator_gaps(log_lik: np.ndarray, batch_sizes, draws: int, num_components: int) -> dict:
+    """Mean estimate minus the exact full-n NLL, per estimator and batch size, with its s.e.
+
+    ``batch`` and ``reweighted`` are the minibatch mixtures of :func:`losses.batch_mixture_nll`
+    over random minibatches of distinct examples; ``em`` is the EM bound at the E-step's
+    parameters and codes (:func:`losses.em_estep`, top ``num_components``), which involves no
+    minibatch: its gap is the mass outside the top K, the same for every B.
+    """
+    n = len(log_lik)
+    exact = np.asarray(losses.full_mixture_nll(jnp.asarray(log_lik)), np.float64)
+    rng = np.random.default_rng(0)
+    estep = losses.em_estep(jnp.asarray(log_lik, jnp.float32), num_components)
+    em = np.asarray(math.log(n) - estep.log_norm_kept, np.float64) - exact
+    gaps = {}
+    for b in batch_sizes:
+        subsets = np.stack([rng.permutation(n)[:b] for _ in range(draws)])
+        sub = jnp.asarray(log_lik[subsets[:, :, None], subsets[:, None, :]], jnp.float32)
+        for name, num_train in (("batch", None), ("reweighted", n)):
+            est = jax.vmap(lambda ll, k=num_train: losses.batch_mixture_nll(ll, k))(sub)
+            diff = np.asarray(est, np.float64) - exact[subsets]  # per example in each batch
+            means = diff.mean(axis=1)
+            gaps[f"{name}, B={b}"] = _mean_se(means)
+        gaps[f"em (K={num_components}), B={b}"] = _mean_se(em)
+    return gaps
+
+
+def _mean_se(values: np.ndarray) -> dict:
+    return {"gap": float(values.mean()), "se": float(values.std(ddof=1) / math.sqrt(len(values)))}
+
+
+def main(argv):
+    del argv
+    batch_sizes = [int(b) for b in _BATCH_SIZES.value]
+    seeds = [int(s) for s in _SEEDS.value]
+    steps = _STEPS.value
+    images = jnp.asarray(data.load_dataset("mnist5k", "train").images)
+    runs, first = [], None
+    for seed in seeds:  # seed-major: the first seed's full table is ready first
+        for estimator in _ESTIMATORS.value:
+            for b in batch_sizes:
+                workdir = os.path.join(_WORKDIR.value, f"{estimator}_b{b}_s{seed}")
+                summary = train_and_evaluate(run_config(estimator, b, seed, steps), workdir)
+                log_lik = code_log_lik(workdir, images)
+                first = log_lik if first is None else first
+                runs.append(
+                    {
+                        "estimator": estimator,
+                        "batch_size": b,
+                        "seed": seed,
+                        "train_seconds": summary["train_seconds"],
+                        **full_nll(log_lik),
+                    }
+                )
+                print(
+                    {k: (round(v, 2) if isinstance(v, float) else v) for k, v in runs[-1].items()},
+                    flush=True,
+                )
+    num_components = model_configs.get_config("gae,mnist5k").model.gae_em_components
+    gaps = estimator_gaps(first, batch_sizes, _MINIBATCHES.value, num_components)
+    table = _table(runs, _ESTIMATORS.value, batch_sizes, seeds)
+    result = {
+        "command": "python -m benchmarks.gae_batch_size",
+        "steps": steps,
+        "data": "mnist5k",
+        "config": "configs/gae_mnist5k.py",
+        "runs": runs,
+        "table": table,
+        "estimator_gaps_at_first_model": gaps,
+        "machine": common.machine_info(),
+    }
+    os.makedirs(os.path.dirname(_OUT.value), exist_ok=True)
+    workdir_lib.write_json(_OUT.value, result)
+    print(_markdown(table, _ESTIMATORS.value, batch_sizes, seeds, steps))
+    print("\nEstimate minus exact full-n NLL at one model (nats, mean ± s.e.):\n")
+    print("| estimator | gap |\n|---|---|")
+    for name, g in gaps.items():
+        print(f"| {name} | {g['gap']:+.2f} ± {g['se']:.2f} |")
+
+
+def _table(runs, estimators, batch_sizes, seeds) -> dict:
+    """Per estimator and batch size: the seeds' NLLs, their mean and the pooled s.e."""
+    table = {}
+    for est in estimators:
+        for b in batch_sizes:
+            cell = [r for r in runs if r["estimator"] == est and r["batch_size"] == b]
+            nll = [r["nll"] for r in cell]
+            table[f"{est}, B={b}"] = {
+                "nll": float(np.mean(nll)),
+                # s.e. of the mean over seeds of per-seed means over examples
+                "se": float(math.sqrt(sum(r["se"] ** 2 for r in cell)) / len(cell)),
+                "seed_sd": float(np.std(nll, ddof=1)) if len(nll) > 1 else None,
+                "per_seed": nll,
+            }
+    return table
+
+
+def _markdown(table, ests, batch_sizes, seeds, steps) -> str:
+    head = "| trained with | " + " | ".join(ests) + " |\n|---|" + "---|" * len(ests)
+    rows = []
+    for b in batch_sizes:
+        cells = []
+        for e in ests:
+            c = table[f"{e}, B={b}"]
+            sd = "" if c["seed_sd"] is None else f" (seed sd {c['seed_sd']:.2f})"
+            cells.append(f"{c['nll']:.2f} ± {c['se']:.2f}{sd}")
+        rows.append(f"| B = {b} | " + " | ".join(cells) + " |")
+    return (
+        f"Full-n mixture NLL (nats) after {steps} steps on mnist5k, mean over seeds "
+        f"{seeds} ± s.e. over the n training examples:\n\n" + head + "\n" + "\n".join(rows)
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
