@@ -1,6 +1,6 @@
 """Does the GAE's trained mixture likelihood depend on the batch size? Before and after EM.
 
-    python -m benchmarks.gae_batch_size [--steps=600] [--batch_sizes=64,512] [--seeds=0,1]
+    python -m benchmarks.gae_batch_size [--steps=300] [--batch_sizes=64,512] [--seeds=0,1]
         [--estimators=reweighted,em] [--workdir=runs/gae_batch_size]
         [--out=docs/results/gae_batch_size.json]
 
@@ -33,7 +33,7 @@ from gae_jax import workdir as workdir_lib
 from gae_jax.evaluation import likelihood
 from gae_jax.jobs import train_and_evaluate
 
-_STEPS = flags.DEFINE_integer("steps", 600, "training steps of every run")
+_STEPS = flags.DEFINE_integer("steps", 300, "training steps of every run")
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["64", "512"], "training batch sizes")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "seeds (runs per cell)")
 _ESTIMATORS = flags.DEFINE_list("estimators", ["reweighted", "em"], "model.gae_estimator values")
