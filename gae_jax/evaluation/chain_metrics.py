@@ -41,11 +41,7 @@ from jax.sharding import Mesh
 
 from gae_jax.evaluation.classifier import MLPClassifier, penultimate_features, predict_logits
 from gae_jax.evaluation.diagnostics import class_occupancy
-from gae_jax.evaluation.frechet import (
-    classifier_frechet_distance,
-    frechet_distance,
-    frechet_distance_gaussians,
-)
+from gae_jax.evaluation.frechet import frechet_distance, frechet_distance_gaussians
 from gae_jax.evaluation.parzen import PAPER_BANDWIDTHS, parzen_evaluate
 from gae_jax.evaluation.prdc import per_step_prdc
 
@@ -77,8 +73,9 @@ def per_step_metrics(
       sigmas: candidate Parzen bandwidths (paper 001's 10 log-spaced values in [0.1, 1]).
       batch_size: images per classifier call.
       mesh: a 1-D device mesh (of one or several processes) that the Parzen window's points
-        are split over (:func:`~gae_jax.evaluation.parzen.parzen_log_density`); None: the
-        default device.
+        (:func:`~gae_jax.evaluation.parzen.parzen_log_density`) and the classifier's images
+        (:func:`~gae_jax.evaluation.classifier.penultimate_features`) are split over; None:
+        the default device.
 
     Returns:
       float64[S] arrays ``parzen_ll`` (mean test log-likelihood, nats), ``parzen_stderr``,
@@ -95,25 +92,22 @@ def per_step_metrics(
         parzen_evaluate(x, reference.validation, reference.test, sigmas, mesh=mesh) for x in images
     ]
     model, params = reference.classifier, reference.classifier_params
+    apply = dict(batch_size=batch_size, mesh=mesh)  # the classifier's images split over the mesh
     predicted = jnp.stack(
-        [jnp.argmax(predict_logits(model, params, x, batch_size=batch_size), -1) for x in images]
+        [jnp.argmax(predict_logits(model, params, x, **apply), -1) for x in images]
     )
     occupancy = class_occupancy(predicted, model.num_classes)
     fractions = np.asarray(occupancy.fractions, np.float64)
     target = np.bincount(reference.test_labels, minlength=model.num_classes)
     target = target / target.sum()
-    features = lambda x: penultimate_features(model, params, x, batch_size=batch_size)  # noqa: E731
-    prdc = per_step_prdc(features(reference.test), jnp.stack([features(x) for x in images]))
+    test_features = penultimate_features(model, params, reference.test, **apply)
+    step_features = jnp.stack([penultimate_features(model, params, x, **apply) for x in images])
+    prdc = per_step_prdc(test_features, step_features)
     return {
         "parzen_ll": np.array([p.mean for p in parzen]),
         "parzen_stderr": np.array([p.stderr for p in parzen]),
         "parzen_sigma": np.array([p.sigma for p in parzen]),
-        "frechet": np.asarray(
-            classifier_frechet_distance(
-                model, params, reference.test, images, batch_size=batch_size
-            ),
-            np.float64,
-        ).reshape(-1),
+        "frechet": np.array([frechet_distance(test_features, f) for f in step_features]),
         "classes_covered": np.asarray(occupancy.classes_covered, np.float64),
         "class_tv": 0.5 * np.abs(fractions - target).sum(axis=-1),
         "class_fractions": fractions,

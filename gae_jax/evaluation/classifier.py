@@ -21,7 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, PartitionSpec
 
+from gae_jax import parallel
 from gae_jax.evaluation.common import apply_in_batches
 
 
@@ -110,23 +112,71 @@ def train_classifier(
     return TrainedClassifier(params, losses)
 
 
-# Jitted (module static) so that repeated calls on same-shaped inputs reuse one compiled loop;
-# un-jitted, the lax.map inside was traced and compiled afresh on every call.
-@functools.partial(jax.jit, static_argnames=("model", "batch_size"))
 def predict_logits(
-    model: MLPClassifier, params, x: jax.Array, *, batch_size: int = 1000
+    model: MLPClassifier,
+    params,
+    x: jax.Array,
+    *,
+    batch_size: int = 1000,
+    mesh: Mesh | None = None,
 ) -> jax.Array:
-    """x: float32[N, ...] -> logits float32[N, num_classes], in batches."""
-    return apply_in_batches(lambda xb: model.apply({"params": params}, xb), x, batch_size)
+    """x: float32[N, ...] -> logits float32[N, num_classes], in batches.
+
+    Args:
+      mesh: a 1-D device mesh (of one or several processes) to split ``x`` over, each device
+        classifying its share in batches; ``x`` and ``params`` must then be host values, the
+        same on every process, and the result is a numpy array on every process. None: the
+        default device.
+    """
+    return _apply(model, "__call__", params, x, batch_size, mesh)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "batch_size"))
 def penultimate_features(
-    model: MLPClassifier, params, x: jax.Array, *, batch_size: int = 1000
+    model: MLPClassifier,
+    params,
+    x: jax.Array,
+    *,
+    batch_size: int = 1000,
+    mesh: Mesh | None = None,
 ) -> jax.Array:
-    """x: float32[N, ...] -> last hidden layer's activations float32[N, hidden[-1]]."""
-    apply = lambda xb: model.apply({"params": params}, xb, method=model.features)
-    return apply_in_batches(apply, x, batch_size)
+    """x: float32[N, ...] -> last hidden layer's activations float32[N, hidden[-1]].
+
+    Args:
+      mesh: devices to split ``x`` over (see :func:`predict_logits`).
+    """
+    return _apply(model, "features", params, x, batch_size, mesh)
+
+
+def _apply(model: MLPClassifier, method: str, params, x, batch_size: int, mesh: Mesh | None):
+    if mesh is None:
+        return _batched(model, method, batch_size)(params, x)
+    sharded, n = parallel.shard_padded(np.asarray(x, np.float32), mesh)
+    out = _batched(model, method, batch_size, mesh)(parallel.replicate(params, mesh), sharded)
+    return parallel.gather(out)[:n]
+
+
+# Cached, so that repeated calls on same-shaped inputs reuse one compiled loop (un-jitted, the
+# lax.map inside was traced and compiled afresh on every call).
+@functools.lru_cache(maxsize=16)
+def _batched(model: MLPClassifier, method: str, batch_size: int, mesh: Mesh | None = None):
+    """The compiled ``(params, x) -> model.<method>(x)`` in batches of ``batch_size`` rows; with
+    a mesh, every device applies it to its share of the rows (no communication)."""
+
+    def apply(params, x):
+        fn = lambda xb: model.apply({"params": params}, xb, method=method)  # noqa: E731
+        return apply_in_batches(fn, x, batch_size)
+
+    if mesh is None:
+        return jax.jit(apply)
+    (axis,) = mesh.axis_names
+    return jax.jit(
+        jax.shard_map(
+            apply,
+            mesh=mesh,
+            in_specs=(PartitionSpec(), PartitionSpec(axis)),
+            out_specs=PartitionSpec(axis),
+        )
+    )
 
 
 def classifier_accuracy(

@@ -4,6 +4,7 @@ Started by test_data_parallel.py with XLA_FLAGS=--xla_force_host_platform_device
 flag must be set before JAX initialises, hence a separate process). Usage: worker.py WORKDIR.
 """
 
+import functools
 import os
 import sys
 
@@ -74,52 +75,91 @@ def check_placement():
 def check_topology_exact():
     """With ``topology_exact`` the compiled steps hold no all-reduce and give bitwise the same
     state and metrics on 1 and 4 devices, batch norm (dcgan) included; without it they differ
-    in the last bits. The evaluation splits its batches over the devices."""
+    in the last bits."""
     cfg = config_lib.validate(_dcgan_config())
     shape = (28, 28, 1)
     model = builders.build_model(cfg.model, shape)
     tx = make_optimizer("adam", 1e-2)
-    adversary = builders.build_adversary(cfg)
-    step_fn = builders.build_train_step(cfg.model, model, tx, adversary)
+    step_fn = builders.build_train_step(cfg.model, model, tx, builders.build_adversary(cfg))
     init = builders.init_state(cfg, model, tx, shape)
     images = np.random.default_rng(0).uniform(size=(3, 32, *shape)).astype(np.float32)
     key = jax.random.key(1)
-    eval_step = steps.make_eval_step(model)
     results = {}
     for devices, exact in ((1, True), (4, True), (4, False)):
         mesh = parallel.make_mesh(devices, axis_name="data")
-        train_steps = loop.jit_train_steps(step_fn, mesh, topology_exact=exact)
         state = parallel.replicate(init, mesh)
         batches = parallel.shard_host_array(
             images, NamedSharding(mesh, PartitionSpec(None, "data"))
         )
+        train_steps = loop.jit_train_steps(step_fn, mesh, topology_exact=exact)
+        compiled = train_steps.lower(state, batches, key).compile()
         if devices == 4:
-            hlo = train_steps.lower(state, batches, key).compile().as_text()
-            assert ("all-reduce" in hlo) != exact, f"topology_exact={exact}"
-        state, metrics = train_steps(state, batches, key)
-        evaluate = loop.make_evaluate(eval_step, mesh, batch_size=20)
-        means = evaluate(state, images[0, :50], key)
-        results[devices, exact] = jax.tree.map(np.asarray, (state, metrics)), means
-    (exact1, eval1), (exact4, eval4), (split4, eval_split) = results.values()
+            assert ("all-reduce" in compiled.as_text()) != exact, f"topology_exact={exact}"
+        results[devices, exact] = jax.tree.map(np.asarray, compiled(state, batches, key))
+    exact1, exact4, split4 = results.values()
     assert jax.tree.leaves(exact1[0].batch_stats), "the dcgan model has batch norm"
     helpers.assert_trees_equal(exact4, exact1)
-    # Per-example values may round differently with 5 rather than 20 images per device call.
-    for name, value in eval1.items():
-        np.testing.assert_allclose(eval4[name], value, rtol=1e-6, err_msg=name)
-    assert eval_split.keys() == eval1.keys()
     differ = [
         not np.array_equal(a, b)
         for a, b in zip(jax.tree.leaves(split4), jax.tree.leaves(exact1), strict=True)
     ]
     assert any(differ), "the split step was expected to round differently"
-    mesh = parallel.make_mesh(4, axis_name="data")
-    evaluate = loop.make_evaluate(eval_step, mesh, batch_size=20)
-    placed = parallel.replicate(init, mesh)
-    split = NamedSharding(mesh, PartitionSpec("data"))
-    batch = parallel.shard_host_array(images[0, :20], split)
-    hlo = evaluate.batch_sums.lower(placed, batch, np.int32(20), key).compile().as_text()
-    assert "f32[5,28,28,1]" in hlo and "f32[20,28,28,1]" not in hlo  # 5 images per device
     print("topology_exact: no all-reduce, 4 devices bitwise == 1 (batch norm included)")
+
+
+def check_sharded_evaluation():
+    """Classifier outputs and reconstruction errors split their images over the mesh (padded
+    to a multiple of the devices; each device compiles for its share) and equal the one-device
+    results."""
+    from gae_jax import corruption, models
+    from gae_jax.evaluation import classifier, reconstruction
+
+    mesh = parallel.make_mesh(4)
+    x = np.random.default_rng(0).uniform(size=(10, 8, 8, 1)).astype(np.float32)
+    model = classifier.MLPClassifier(num_classes=3, hidden=(16,))
+    params = model.init(jax.random.key(0), x[:1])["params"]
+    for fn in (classifier.predict_logits, classifier.penultimate_features):
+        got = fn(model, params, x, batch_size=2, mesh=mesh)
+        assert isinstance(got, np.ndarray) and got.shape[0] == 10
+        np.testing.assert_allclose(got, fn(model, params, x, batch_size=2), rtol=1e-6, atol=1e-6)
+    padded, _ = parallel.shard_padded(x, mesh)
+    features = classifier._batched(model, "features", 2, mesh)
+    hlo = features.lower(parallel.replicate(params, mesh), padded).compile().as_text()
+    assert "f32[3,8,8,1]" in hlo and "f32[12,8,8,1]" not in hlo  # 3 of the 12 rows per device
+    ae, variables = helpers.tiny_autoencoder()
+    fns = models.autoencoder_fns(ae)
+
+    def errors(mesh):
+        return reconstruction.corrupted_reconstruction_errors(
+            jax.random.key(2),
+            x,
+            functools.partial(fns.encode, variables),
+            functools.partial(fns.decode_logits, variables),
+            corruption.make_corruption("gaussian", 0.3),
+            batch_size=2,
+            mesh=mesh,
+        )
+
+    np.testing.assert_allclose(errors(mesh), errors(None), rtol=1e-5)
+
+    # The training job's evaluation: batches of 20 split 5 per device, sums on the devices.
+    cfg = config_lib.validate(tiny_config("dae", 4, 1))
+    state = builders.init_state(cfg, ae, make_optimizer("adam", 1e-3), (8, 8, 1))
+    eval_step = steps.make_eval_step(ae)
+    means = {}
+    for devices in (1, 4):
+        data_mesh = parallel.make_mesh(devices, axis_name="data")
+        evaluate = loop.make_evaluate(eval_step, data_mesh, batch_size=20)
+        placed = parallel.replicate(state, data_mesh)
+        means[devices] = evaluate(placed, np.concatenate([x] * 5), jax.random.key(3))
+    split = NamedSharding(data_mesh, PartitionSpec("data"))
+    batch = parallel.shard_host_array(np.concatenate([x] * 2), split)
+    lowered = evaluate.batch_sums.lower(placed, batch, np.int32(20), jax.random.key(3))
+    hlo = lowered.compile().as_text()
+    assert "f32[5,8,8,1]" in hlo and "f32[20,8,8,1]" not in hlo  # 5 images per device
+    for name, value in means[1].items():  # per-example values: 5 or 20 rows per device call
+        np.testing.assert_allclose(means[4][name], value, rtol=1e-6, err_msg=name)
+    print("evaluation: classifier, reconstruction and training eval split over 4 devices")
 
 
 def _dcgan_config():
@@ -135,6 +175,7 @@ def main():
     workdir = sys.argv[1]
     check_placement()
     check_topology_exact()
+    check_sharded_evaluation()
     for family in ("daae", "vae"):
         compare(family, workdir, rtol=2e-4)
     # The batch must split evenly across the data axis; the error says how to fix it.

@@ -82,6 +82,7 @@ def evaluate(ctx: Context) -> Result:
             encode,
             functools.partial(fns.decode_logits, variables),
             builders.model_corruption(trained.cfg.model),
+            mesh=parallel.make_mesh(),
         )
         entries.append(
             Entry(
