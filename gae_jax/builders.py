@@ -22,8 +22,9 @@ from jax.sharding import Mesh
 
 from gae_jax import config as config_lib
 from gae_jax import corruption as corruption_lib
+from gae_jax import data as data_lib
 from gae_jax import evaluation, models, parallel, priors, samplers
-from gae_jax.train import adversarial, steps
+from gae_jax.train import adversarial, gae, steps
 from gae_jax.train.state import TrainState, create_train_state, make_optimizer
 
 
@@ -121,10 +122,12 @@ def build_train_step(
     adversary: adversarial.Adversary | None = None,
     *,
     num_train: int | None = None,
+    train_images=None,
 ) -> steps.StepFn:
     """The family's training step (unjitted); adversarial families need ``adversary``
     (:func:`build_adversary`), the GAE the number of training examples ``num_train`` (its
-    objective is a mixture over all n training codes)."""
+    objective is a mixture over all n training codes) and, for ``gae_estimator='em'``, the
+    training images (float32[n, H, W, C], in the order of the data source)."""
     kwargs = dict(
         reconstruction_loss=model_cfg.reconstruction_loss, corruption=model_corruption(model_cfg)
     )
@@ -140,13 +143,28 @@ def build_train_step(
             model, tx, adversary, integration_samples=_integration_samples(model_cfg), **kwargs
         )
     if kind == "gae":
-        return steps.make_gae_step(
-            model,
-            tx,
+        gae_kwargs = dict(
             reconstruction_loss=model_cfg.reconstruction_loss,
             lambda1=model_cfg.gae_lambda1,
             lambda2=model_cfg.gae_lambda2,
-            num_train=num_train,
+        )
+        if model_cfg.gae_estimator == "em":
+            if train_images is None or len(train_images) != num_train:
+                raise ValueError(
+                    f"gae_estimator='em' needs the {num_train} training images (train_images)"
+                )
+            return steps.make_gae_em_step(
+                model,
+                tx,
+                train_images=train_images,
+                num_components=model_cfg.gae_em_components,
+                num_samples=model_cfg.gae_em_samples,
+                estep_every=model_cfg.gae_estep_every,
+                **gae_kwargs,
+            )
+        batch_only = model_cfg.gae_estimator == "batch"
+        return steps.make_gae_step(
+            model, tx, num_train=None if batch_only else num_train, **gae_kwargs
         )
     raise ValueError(f"no training step for family {model_cfg.family!r}")
 
@@ -189,11 +207,18 @@ def build_latent_eval(cfg: config_lib.ExperimentConfig, model, adversary, train_
     return evaluate
 
 
+def _uses_gae_bank(model_cfg: config_lib.ModelConfig) -> bool:
+    return model_cfg.family_spec.step == "gae" and model_cfg.gae_estimator == "em"
+
+
 def init_state(cfg: config_lib.ExperimentConfig, model, tx, image_shape) -> TrainState:
     """The freshly initialised training state of ``cfg`` (adversary included), from its seed."""
     init_key = jax.random.fold_in(jax.random.key(cfg.seed), 0)
     adversary = build_adversary(cfg)
     state = create_train_state(init_key, model, tx, image_shape)
+    if _uses_gae_bank(cfg.model):  # the EM step's memory bank: one row per training example
+        train = data_lib.open_source(cfg.data.name, "train", tfds_data_dir=cfg.data.tfds_data_dir)
+        state = state.replace(gae_bank=gae.init_bank(len(train), image_shape))
     if adversary is None:
         return state
     disc_key = jax.random.fold_in(jax.random.key(cfg.seed), 3)

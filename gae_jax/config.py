@@ -116,6 +116,16 @@ class ModelConfig:
     # values; 0.5 and 0.5 would be the VAE's KL term).
     gae_lambda1: float = 0.1
     gae_lambda2: float = 0.1
+    # gae: the estimator of the mixture likelihood (losses.GAE_ESTIMATORS): "reweighted" (own
+    # code 1/n, others from the minibatch; its log's Jensen gap still depends on the batch size),
+    # "batch" (the old 1/B mixture, for comparison) or "em" (E-step over all n training codes
+    # of a memory bank, top gae_em_components kept; M-step on minibatches with fresh codes of
+    # gae_em_samples drawn components, 0: all of them; bank refreshed every gae_estep_every
+    # steps, 0: once per epoch). See gae_jax.train.steps.make_gae_em_step.
+    gae_estimator: str = "reweighted"
+    gae_em_components: int = 16
+    gae_em_samples: int = 1
+    gae_estep_every: int = 0
     # Operand dtype of the MLPs' and the discriminator's matrix products: "bfloat16" (float32
     # parameters and accumulation) is about twice as fast where the hardware has bf16 dot
     # products; see models.MATMUL_DTYPES.
@@ -585,6 +595,13 @@ def check_against_data(
             f"config.train.batch_size={cfg.train.batch_size} exceeds the {num_train} training "
             f"examples of config.data.name={name!r}; valid: 1..{num_train}",
         )
+        if cfg.model.family == "gae" and cfg.model.gae_estimator == "em":
+            k = cfg.model.gae_em_components
+            _check(
+                k <= num_train,
+                f"config.model.gae_em_components={k} exceeds the {num_train} training examples "
+                f"(mixture components) of config.data.name={name!r}; valid: 1..{num_train}",
+            )
     s = cfg.sampler
     if num_test is not None and "latent" in s.kernels:
         _check(
@@ -636,6 +653,17 @@ def _validate_prior_and_adversary(model: ModelConfig) -> None:
     for name in ("gae_lambda1", "gae_lambda2"):
         value = getattr(model, name)
         _check(value >= 0, f"config.model.{name}={value} must be >= 0")
+    _check(
+        model.gae_estimator in losses.GAE_ESTIMATORS,
+        f"config.model.gae_estimator={model.gae_estimator!r}; valid: {losses.GAE_ESTIMATORS}",
+    )
+    _check(
+        model.gae_em_components >= 1,
+        f"config.model.gae_em_components={model.gae_em_components} (K) must be >= 1",
+    )
+    for name in ("gae_em_samples", "gae_estep_every"):
+        value = getattr(model, name)
+        _check(value >= 0, f"config.model.{name}={value} must be >= 0 (0: see ModelConfig)")
 
 
 def _validate_sampler(s: SamplerConfig) -> None:

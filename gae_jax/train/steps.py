@@ -17,6 +17,7 @@ import optax
 
 from gae_jax import corruption as corruption_lib
 from gae_jax import losses
+from gae_jax.train import gae
 from gae_jax.train.state import TrainState
 
 StepFn = Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, dict]]
@@ -216,6 +217,116 @@ def make_gae_step(
 
         grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(state.params)
         return _apply_gradients(state, tx, grads, batch_stats), metrics
+
+    return step
+
+
+def make_gae_em_step(
+    model,
+    tx: optax.GradientTransformation,
+    *,
+    train_images: jax.Array,
+    reconstruction_loss: str = "bce",
+    lambda1: float,
+    lambda2: float,
+    num_components: int,
+    num_samples: int = 1,
+    estep_every: int = 0,
+) -> StepFn:
+    """``gae`` (paper 004) fitted by EM over all n training codes, with a memory bank.
+
+    Every ``estep_every`` steps (0: once per epoch, n // B steps) the step refreshes
+    ``state.gae_bank`` (:func:`gae_jax.train.gae.refresh_bank`: one code z_j ~ q(z|x_j) per
+    training example, decoded with the current parameters). Each step then runs
+
+    * the E-step for its batch against the bank: log p(x_i | z_j) for all n components, the top
+      K kept with their responsibilities (:func:`gae_jax.losses.em_estep`);
+    * an M-step: one gradient step on the EM bound (:func:`gae_jax.losses.em_mixture_nll`) with
+      fresh codes z_j ~ q(z|x_j) of the components' images through the encoder, plus
+      lambda1 sum mu^2 - lambda2 sum(1 + log s^2 - s^2) of the batch's own codes.
+      ``num_samples`` M >= 1 draws M of the K components per example by responsibility (an
+      unbiased estimate of the bound and its gradient, M decodings per example);
+      ``num_samples=0`` sums all K (K decodings per example).
+
+    Each example's loss involves only its own components, so the minibatch mean estimates the
+    mean over all n examples without bias whatever B; with K = n the bound is the exact
+    mixture log-likelihood at the E-step's parameters and codes. The batch must hold B
+    distinct training examples; the bank's rows follow ``train_images``.
+
+    Args:
+      model: the Gaussian-encoder autoencoder.
+      tx: its optimiser.
+      train_images: float32[n, H, W, C], the training set; component j is row j.
+      reconstruction_loss: ``bce`` or ``mse``.
+      lambda1, lambda2: regulariser weights.
+      num_components: K, 1 <= K <= n, components kept per example by the E-step.
+      num_samples: M, components drawn per example in the M-step (0: all K, weighted).
+      estep_every: steps between bank refreshes, >= 0 (0: n // B, once per epoch).
+
+    Metrics: ``loss``, ``mixture_nll`` (the negated bound, an upper bound on the mixture NLL),
+    ``estep_nll`` (the exact full-n mixture NLL of the batch at the bank's parameters and
+    codes), ``topk_gap`` (nats of the mixture outside the top K at the E-step),
+    ``regulariser`` and ``recon_loss`` (each x under its own code).
+    """
+    images = jnp.asarray(train_images, jnp.float32)
+    n = images.shape[0]
+    if not isinstance(num_components, int) or not 1 <= num_components <= n:
+        raise ValueError(f"num_components must be an int in 1..{n} (n), got {num_components!r}")
+    if not isinstance(num_samples, int) or num_samples < 0:
+        raise ValueError(f"num_samples must be an int >= 0 (0: all K), got {num_samples!r}")
+    if not isinstance(estep_every, int) or estep_every < 0:
+        raise ValueError(f"estep_every must be an int >= 0 (0: once per epoch), got {estep_every!r}")
+    recon_fn = losses.reconstruction_loss(reconstruction_loss)
+
+    def step(state: TrainState, batch: jax.Array, rng_key: jax.Array):
+        b, shape = batch.shape[0], batch.shape[1:]
+        if state.gae_bank is None or state.gae_bank.logits.shape != (n, *shape):
+            got = None if state.gae_bank is None else state.gae_bank.logits.shape
+            raise ValueError(
+                f"the EM step needs state.gae_bank of shape {(n, *shape)} (builders.init_state "
+                f"adds it for model.gae_estimator='em'), got {got}"
+            )
+        every = estep_every or max(n // b, 1)
+        k_bank, k_pick, k_latent = jax.random.split(jax.random.fold_in(rng_key, state.step), 3)
+        variables = {"params": state.params, "batch_stats": state.batch_stats}
+        bank = jax.lax.cond(
+            state.step % every == 0,
+            lambda: gae.refresh_bank(model, variables, images, k_bank),
+            lambda: state.gae_bank,
+        )
+        log_lik_all = -losses.pairwise_reconstruction_loss(reconstruction_loss, bank.logits, batch)
+        estep = losses.em_estep(log_lik_all, num_components)
+        index, log_resp = estep.index, estep.log_resp
+        if num_samples:
+            picks = jax.random.categorical(k_pick, log_resp[:, None, :], shape=(b, num_samples))
+            index = jnp.take_along_axis(index, picks, axis=1)
+            log_resp = jnp.take_along_axis(log_resp, picks, axis=1)
+        m = index.shape[1]
+        inputs = jnp.concatenate([batch, images[index.reshape(-1)]])  # own images, components
+
+        def loss_fn(params):
+            out, batch_stats = _apply_train(model, params, state.batch_stats, inputs, k_latent)
+            mean, log_var = out.posterior.mean[:b], out.posterior.log_var[:b]
+            log_lik = -recon_fn(out.logits[b:], jnp.repeat(batch, m, axis=0)).reshape(b, m)
+            if num_samples:
+                mixture = losses.em_sampled_mixture_nll(log_lik, log_resp, n)
+            else:
+                mixture = losses.em_mixture_nll(log_lik, log_resp, n)
+            reg = losses.gae_regulariser(mean, log_var, lambda1, lambda2)
+            loss = (mixture + reg).mean()
+            metrics = {
+                "loss": loss,
+                "mixture_nll": mixture.mean(),
+                "estep_nll": jnp.log(n) - estep.log_norm.mean(),
+                "topk_gap": (estep.log_norm - estep.log_norm_kept).mean(),
+                "regulariser": reg.mean(),
+                "recon_loss": recon_fn(out.logits[:b], batch).mean(),
+            }
+            return loss, (metrics, batch_stats)
+
+        grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(state.params)
+        new_state = _apply_gradients(state, tx, grads, batch_stats)
+        return new_state.replace(gae_bank=bank), metrics
 
     return step
 
