@@ -253,23 +253,58 @@ def sampler_fns(model, sampler_cfg: config_lib.SamplerConfig) -> models.Autoenco
     )
 
 
+def _encode_mode(kernel: str, sampler_cfg: config_lib.SamplerConfig) -> str:
+    """``mean`` or ``sample``: ``sampler.encode`` with ``paper`` resolved for ``kernel`` (a draw
+    in the latent chain, paper 000 eq. 1; the mean in the pixel-space kernels, papers 002/003)."""
+    if sampler_cfg.encode != "paper":
+        return sampler_cfg.encode
+    return "sample" if kernel == "latent" else "mean"
+
+
+def _observation(
+    sampler_cfg: config_lib.SamplerConfig, reconstruction_loss: str
+) -> samplers.conditionals.Observation | None:
+    """The chains' ``x ~ p(x|z)``: None for the decoder mean (``sampler.decode='mean'``)."""
+    if sampler_cfg.decode == "mean":
+        return None
+    return samplers.conditionals.observation(reconstruction_loss, sampler_cfg.decode_sd)
+
+
+def _reconstruct_draw(
+    fns: models.AutoencoderFns, sampler_cfg: config_lib.SamplerConfig, reconstruction_loss: str
+) -> samplers.conditionals.ReconstructDrawFn | None:
+    """The pixel-space kernels' stochastic reconstruction; None for the deterministic r(x)
+    (``decode='mean'`` and the mean code), so those chains stay as they were."""
+    observe = _observation(sampler_cfg, reconstruction_loss)
+    mode = _encode_mode("pixel", sampler_cfg)
+    if observe is None and mode == "mean":
+        return None
+    code = samplers.conditionals.code_draw(fns.encode, mode)
+    return samplers.conditionals.reconstruction_draw(code, fns.decode_mean, observe)
+
+
 def latent_kernel(
     fns: models.AutoencoderFns,
     corruption: corruption_lib.Corruption | None,
     sampler_cfg: config_lib.SamplerConfig,
+    *,
+    reconstruction_loss: str,
 ) -> Callable[[Any], samplers.Kernel]:
-    """``variables -> Kernel``: the latent chain (eq. 1, or eq. 2 with ``corruption``)."""
+    """``variables -> Kernel``: the latent chain (eq. 1, or eq. 2 with ``corruption``) with
+    ``sampler.decode`` / ``sampler.encode``'s draws; ``reconstruction_loss`` (the model's)
+    names the decoder's likelihood."""
+    s = sampler_cfg
     return lambda variables: samplers.latent_chain(
         fns.decode_mean,
-        fns.sample_code,
+        samplers.conditionals.code_draw(fns.encode, _encode_mode("latent", s)),
         variables,
         corruption=corruption,
-        bernoulli=sampler_cfg.bernoulli_decode,
+        observe=_observation(s, reconstruction_loss),
     )
 
 
 def reinjection_kernel(
-    fns: models.AutoencoderFns, sampler_cfg: config_lib.SamplerConfig
+    fns: models.AutoencoderFns, sampler_cfg: config_lib.SamplerConfig, *, reconstruction_loss: str
 ) -> Callable[[Any], samplers.Kernel]:
     """``variables -> Kernel``: paper 002's reinjection chain with the sampler's settings."""
     s = sampler_cfg
@@ -279,7 +314,65 @@ def reinjection_kernel(
         step_size=s.reinjection_step_size,
         restart_every=s.reinjection_restart_every or None,
         burn_in_restarts=s.reinjection_burn_in_restarts,
+        reconstruct_draw=_reconstruct_draw(fns, s, reconstruction_loss),
     )
+
+
+def ascent_kernel(
+    fns: models.AutoencoderFns, sampler_cfg: config_lib.SamplerConfig, *, reconstruction_loss: str
+) -> Callable[[Any], samplers.Kernel]:
+    """``variables -> Kernel``: paper 003's DAE ascent with the sampler's noise and draws."""
+    s = sampler_cfg
+    noise = corruption_lib.make_corruption("gaussian", s.ascent_noise) if s.ascent_noise else None
+    return lambda variables: samplers.ascent_chain(
+        fns.reconstruct_mean,
+        variables,
+        noise=noise,
+        reconstruct_draw=_reconstruct_draw(fns, s, reconstruction_loss),
+    )
+
+
+def describe_transition(
+    kernel: str, model_cfg: config_lib.ModelConfig, sampler_cfg: config_lib.SamplerConfig
+) -> str:
+    """One line saying which transition ``kernel`` (one of ``config.SAMPLER_KERNELS``) runs for
+    this model and sampler, in the order it runs, for reports; D(z) is the decoder mean E[x|z].
+    E.g. ``x ~ Bernoulli(D(z)), x~ ~ gaussian 0.5, z = E(x~) (q(z|x) a point mass)`` for an
+    MLP DAAE's latent chain with sampled pixels (conv models add their batch-norm mode)."""
+    s, m = sampler_cfg, model_cfg
+    if kernel not in config_lib.SAMPLER_KERNELS:
+        raise ValueError(f"kernel must be one of {config_lib.SAMPLER_KERNELS}, got {kernel!r}")
+    out = "x" if kernel == "latent" else "x'"
+    if s.decode == "mean":
+        decode = f"{out} = D(z)"
+    elif m.reconstruction_loss == "bce":
+        decode = f"{out} ~ Bernoulli(D(z))"
+    else:
+        decode = f"{out} ~ N(D(z), {s.decode_sd:g}^2 I)"
+    noise = None
+    if kernel == "latent":
+        kind, level = (m.corruption, m.corruption_level)
+        if s.corruption != "model":
+            kind, level = s.corruption, s.corruption_level
+        noise = f"x~ ~ {kind} {level:g}" if latent_corruption(m, s) else "no corruption"
+    elif kernel == "ascent":
+        noise = f"x~ ~ gaussian {s.ascent_noise:g}" if s.ascent_noise else "no noise"
+    source = "x~" if noise and noise.startswith("x~") else "x"
+    if m.posterior == "deterministic":
+        encode = f"z = E({source}) (q(z|x) a point mass)"
+    elif _encode_mode(kernel, s) == "sample":
+        encode = f"z ~ q(z|{source})"
+    else:
+        encode = f"z = mean of q(z|{source})"
+    if kernel == "latent":
+        parts = [decode, noise, encode]
+    elif kernel == "ascent":
+        parts = [noise, encode, decode, "x <- x'"]
+    else:
+        parts = [encode, decode, f"x <- x' + sqrt({s.reinjection_step_size:g}) eps"]
+    if m.architecture == "dcgan":  # the MLPs have no batch norm
+        parts.append(f"batch norm {s.batch_stats_mode}")
+    return ", ".join(parts)
 
 
 class ChainRun(NamedTuple):
@@ -390,6 +483,7 @@ def run_chains(
 
 __all__ = [
     "ChainRun",
+    "ascent_kernel",
     "build_adversary",
     "build_latent_eval",
     "build_mesh",
@@ -397,6 +491,7 @@ __all__ = [
     "build_optimizer",
     "build_prior",
     "build_train_step",
+    "describe_transition",
     "init_state",
     "latent_corruption",
     "latent_kernel",

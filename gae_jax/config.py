@@ -58,6 +58,15 @@ FAMILIES: dict[str, Family] = {
 }
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SAMPLER_KERNELS = ("latent", "reinjection", "ascent")
+# How every chain kernel draws x ~ p(x|z): "mean" takes the decoder mean E[x|z]; "sample" draws
+# from the decoder's likelihood (Bernoulli for reconstruction_loss "bce", N(E[x|z], decode_sd^2)
+# for "mse").
+DECODE_MODES = ("mean", "sample")
+# How every chain kernel draws z ~ q(z|x): "sample" a reparameterised draw (deterministic
+# encoders: their code, q being a point mass), "mean" the posterior mean, "paper" each kernel's
+# paper: a draw in the latent chain (paper 000 eq. 1), the mean in the pixel-space kernels (the
+# deterministic r(x) of papers 002 and 003).
+ENCODE_MODES = ("paper", "mean", "sample")
 ASCENT_INITS = ("uniform", "prior")
 # "stop": raise before a non-finite state can be checkpointed; "skip": reject the update of a
 # batch whose loss or new state is non-finite and go on (see gae_jax.train.steps.skip_non_finite).
@@ -208,9 +217,14 @@ class SamplerConfig:
     # chains share statistics, 0 = all chains of a run. See BATCH_STATS_MODES.
     batch_stats_mode: str = "minibatch"
     bn_tile_size: int = 0
-    # Latent chain: decode (the mean, or x ~ Bernoulli(E[x|z])), corrupt ("model": the training
-    # corruption, i.e. none for non-denoising families; or a kind at corruption_level), encode.
-    bernoulli_decode: bool = False
+    # Every kernel's x ~ p(x|z) and z ~ q(z|x): see DECODE_MODES and ENCODE_MODES. decode_sd is
+    # the pixel noise of "sample" for continuous (mse) decoders. The old bernoulli_decode=True is
+    # decode="sample" (translated when an old config is read).
+    decode: str = "mean"
+    decode_sd: float = 0.1
+    encode: str = "paper"
+    # Latent chain: decode, corrupt ("model": the training corruption, i.e. none for
+    # non-denoising families; or a kind at corruption_level), encode.
     corruption: str = "model"
     corruption_level: float = 0.5  # when corruption is a kind
     num_devices: int = 0  # devices along the "chains" mesh axis; 0 = all
@@ -358,6 +372,9 @@ def unknown_override(args: list[str]) -> str | None:
         if not arg.startswith("--config."):
             continue
         path = arg[len("--config.") :].split("=", 1)[0].split(".")
+        if path[0] == "sampler" and len(path) > 1 and path[1] in _RENAMED_SAMPLER_KEYS:
+            replacement = _RENAMED_SAMPLER_KEYS[path[1]]
+            return f"{arg}: config.sampler.{path[1]} was replaced by {replacement}"
         if path[0] not in top:
             message = _unknown_keys_message([path[0]], top, "")
             return f"{arg}: " + message.replace("in config.;", "in config;")
@@ -441,7 +458,10 @@ def validate(config: ml_collections.ConfigDict | Mapping) -> ExperimentConfig:
         _check(key in raw, f"config has no '{key}' section; see configs/base.py")
     sections = {name: parse_section(cls, raw[name], name) for name, cls in SECTIONS.items()}
     for name, cls in OPTIONAL_SECTIONS.items():
-        sections[name] = parse_section(cls, raw.get(name, {}), name)
+        values = raw.get(name, {})
+        if name == "sampler" and isinstance(values, Mapping):
+            values = _renamed_sampler_keys(values)
+        sections[name] = parse_section(cls, values, name)
     data, model, train = sections["data"], sections["model"], sections["train"]
     sampler, mesh = sections["sampler"], sections["mesh"]
 
@@ -465,6 +485,25 @@ def validate(config: ml_collections.ConfigDict | Mapping) -> ExperimentConfig:
     _check(mesh.data >= 0, f"config.mesh.data={mesh.data} must be >= 0 (0 = all devices)")
     _validate_sampler(sampler)
     return ExperimentConfig(raw["seed"], data, model, train, sampler, mesh)
+
+
+# Sampler keys that were replaced: old key -> its replacement, for errors and translation.
+_RENAMED_SAMPLER_KEYS = {
+    "bernoulli_decode": "config.sampler.decode ('mean' or 'sample'; 'sample' draws Bernoulli "
+    "pixels for bce decoders)"
+}
+
+
+def _renamed_sampler_keys(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``config.sampler`` with the keys of configs written before ``decode`` existed (workdirs
+    keep their config) in today's names: ``bernoulli_decode=True`` is ``decode='sample'``."""
+    values = dict(values)
+    if "bernoulli_decode" not in values:
+        return values
+    # True wins over a decode='mean' beside it: that is the default every config carries.
+    if _coerce(values.pop("bernoulli_decode"), bool, "config.sampler.bernoulli_decode"):
+        values["decode"] = "sample"
+    return values
 
 
 def _validate_model(model: ModelConfig) -> None:
@@ -717,6 +756,15 @@ def _validate_sampler(s: SamplerConfig) -> None:
             )
     if s.corruption != "model":
         _check_corruption(s.corruption, s.corruption_level, "config.sampler", also=("model",))
+    _check(
+        s.decode in DECODE_MODES,
+        f"config.sampler.decode={s.decode!r}; valid: {DECODE_MODES}",
+    )
+    _check(s.decode_sd > 0, f"config.sampler.decode_sd={s.decode_sd} must be > 0")
+    _check(
+        s.encode in ENCODE_MODES,
+        f"config.sampler.encode={s.encode!r}; valid: {ENCODE_MODES}",
+    )
     _check(
         s.on_non_finite in ON_NON_FINITE_SAMPLER,
         f"config.sampler.on_non_finite={s.on_non_finite!r}; valid: {ON_NON_FINITE_SAMPLER}",

@@ -123,7 +123,7 @@ def test_values_are_coerced_to_the_field_types():
     assert isinstance(cfg.train.disc_learning_rate, float)
     assert cfg.train.gen_learning_rate is None
     assert cfg.model.encoder_hidden == (32, 16)
-    assert cfg.sampler.bernoulli_decode is True
+    assert cfg.sampler.decode == "sample"  # the old bernoulli_decode=1, translated
     hash(cfg)  # frozen all the way down, so usable as a static argument
 
 

@@ -258,6 +258,7 @@ def _run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
         models[name] = {
             "family": experiments[name].model.family,
             "chain": sampled["latent"]["chain"],
+            "transition": sampled["latent"]["transition"],
             "steps": list(steps),
             "train": {
                 "num_steps": trained["step"],

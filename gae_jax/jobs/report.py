@@ -158,6 +158,11 @@ def format_table(summary: dict) -> str:
         previous = cells[0]
     out.append("")
     out += [model["verdict"] for model in summary["models"].values()]
+    out += [
+        f"{name}'s chain step: {model['transition']}"
+        for name, model in summary["models"].items()
+        if "transition" in model  # summaries written before it was recorded have none
+    ]
     out.append(_timing_sentence(summary))
     return "\n".join(out)
 
@@ -246,11 +251,12 @@ def _html(workdir: str, summary: dict) -> str:
         [_cells(r) for r in summary_rows(summary)],
     )
     train_table = _html_table(
-        ["model", "chain", "training steps", "trained this run (s)", "test recon MSE"],
+        ["model", "chain", "transition", "training steps", "trained this run (s)", "test recon MSE"],
         [
             [
                 name,
                 m["chain"],
+                m.get("transition", "-"),  # summaries written before it was recorded have none
                 str(m["train"]["num_steps"]),
                 f"{m['train']['train_seconds']:.0f}",
                 f"{m['train']['test_mse']:.4f}" if m["train"]["test_mse"] is not None else "-",

@@ -33,7 +33,7 @@ from gae_jax import workdir as workdir_lib
 from gae_jax.jobs import cluster
 from gae_jax.jobs.common import named_key
 from gae_jax.models import Autoencoder, AutoencoderFns, model_variables
-from gae_jax.samplers import Kernel, ascent_chain, starts, steps_for_samples
+from gae_jax.samplers import Kernel, conditionals, starts, steps_for_samples
 from gae_jax.train.state import TrainState
 from gae_jax.workdir import SAMPLES_DIR
 
@@ -87,7 +87,16 @@ def _run_chains(ctx: _Context, make_kernel: Callable[[dict], Kernel], init_arg, 
 
 
 def _latent_kernel(ctx: _Context) -> Callable[[dict], Kernel]:
-    return builders.latent_kernel(ctx.fns, ctx.corruption, ctx.sampler)
+    return builders.latent_kernel(
+        ctx.fns,
+        ctx.corruption,
+        ctx.sampler,
+        reconstruction_loss=ctx.cfg.model.reconstruction_loss,
+    )
+
+
+def _transition(ctx: _Context, kernel: str) -> str:
+    return builders.describe_transition(kernel, ctx.cfg.model, ctx.sampler)
 
 
 def _record_steps(sampler: config_lib.SamplerConfig) -> tuple[int, ...]:
@@ -158,6 +167,7 @@ def sample_latent(ctx: _Context) -> None:
     kind = "latent (eq. 1)" if ctx.corruption is None else "denoising latent (eq. 2)"
     ctx.summary["latent"] = {
         "chain": kind,
+        "transition": _transition(ctx, "latent"),
         "record_steps": list(steps),
         "mean_z_norm": z_norms.mean(axis=1).tolist(),
         # Per-transition diagnostics exist for the steps after the start only.
@@ -169,14 +179,18 @@ def sample_latent(ctx: _Context) -> None:
 
 
 def sample_interpolation(ctx: _Context) -> None:
-    """Slerp paths between encodings of test images, refined by latent-chain steps."""
+    """Slerp paths between encodings of test images, refined by latent-chain steps.
+
+    The endpoints are the posterior means of q(z|x) (paper 000 Sec. 5 interpolates between
+    encodings; a VAE's draws would add the posterior's noise to both ends)."""
     s = ctx.sampler
     d = ctx.cfg.data
     test = data.load_split(d, "test").images
     chosen = np.random.default_rng(s.seed).choice(len(test), 2 * s.slerp_pairs, replace=False)
     endpoints = test[chosen]
+    encode_mean = conditionals.code_draw(ctx.fns.encode, "mean")
     z_ends = jax.jit(starts.encode_data, static_argnums=1)(
-        ctx.key("slerp_encode"), ctx.fns.sample_code, ctx.variables, endpoints
+        ctx.key("slerp_encode"), encode_mean, ctx.variables, endpoints
     )
     paths = starts.slerp_paths(z_ends[0::2], z_ends[1::2], s.slerp_points)
     record = (s.slerp_steps,) if s.slerp_steps else ()
@@ -216,7 +230,9 @@ def sample_reinjection(ctx: _Context, image_shape) -> None:
         restart_every,
         s.reinjection_burn_in_restarts,
     )
-    make_kernel = builders.reinjection_kernel(ctx.fns, s)
+    make_kernel = builders.reinjection_kernel(
+        ctx.fns, s, reconstruction_loss=ctx.cfg.model.reconstruction_loss
+    )
     draw = lambda key, n, variables: starts.normal_noise(key, n, image_shape)
     x0 = draw(ctx.key("reinjection_init"), s.reinjection_chains, ctx.variables)
     transform = lambda state, info: (state.x, info.kept, info.restarted)
@@ -234,6 +250,7 @@ def sample_reinjection(ctx: _Context, image_shape) -> None:
     xs, kept, restarted = np.asarray(xs), np.asarray(kept), np.asarray(restarted)
     ctx.arrays["reinjection_x"] = xs[kept][: s.reinjection_num_samples].astype(np.float16)
     ctx.summary["reinjection"] = {
+        "transition": _transition(ctx, "reinjection"),
         "steps": num_steps,
         "kept_samples": int(min(kept.sum(), s.reinjection_num_samples)),
         "restart_transitions": np.flatnonzero(restarted[:, 0]).tolist(),
@@ -260,8 +277,9 @@ def sample_ascent(ctx: _Context, image_shape) -> None:
             variables, draw_code(key, n, variables)
         )
     x0 = jax.jit(draw, static_argnums=1)(ctx.key("ascent_init"), s.num_chains, ctx.variables)
-    noise = corruption_lib.make_corruption("gaussian", s.ascent_noise) if s.ascent_noise else None
-    make_kernel = lambda v: ascent_chain(ctx.fns.reconstruct_mean, v, noise=noise)
+    make_kernel = builders.ascent_kernel(
+        ctx.fns, s, reconstruction_loss=ctx.cfg.model.reconstruction_loss
+    )
     transform = lambda state, info: (state.x, info.change)
     state0, _, (xs, change) = _run_chains(
         ctx,
@@ -280,6 +298,7 @@ def sample_ascent(ctx: _Context, image_shape) -> None:
     _store_images(ctx, "ascent", images, s.record_steps)
     ctx.summary["ascent"] = {
         "init": s.ascent_init,
+        "transition": _transition(ctx, "ascent"),
         "mean_change": np.asarray(change).mean(1).tolist(),
     }
     _save_step_grids(ctx, "ascent", images, f"DAE ascent from {s.ascent_init} x_0")

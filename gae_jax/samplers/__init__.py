@@ -7,7 +7,8 @@ a ``Kernel`` with the blackjax ``SamplingAlgorithm`` shape: ``init``, ``step(rng
 * :mod:`~gae_jax.samplers.latent` -- latent and denoising latent chains (papers 000, 001);
 * :mod:`~gae_jax.samplers.reinjection` -- pixel-space reinjection with restarts (paper 002);
 * :mod:`~gae_jax.samplers.ascent` -- DAE density ascent (paper 003);
-* :mod:`~gae_jax.samplers.starts` -- starting points: prior draws, noise, encodings, slerp.
+* :mod:`~gae_jax.samplers.starts` -- starting points: prior draws, noise, encodings, slerp;
+* :mod:`~gae_jax.samplers.conditionals` -- the draws x ~ p(x|z) and z ~ q(z|x) kernels take.
 
 This package holds kernels only: no I/O, no plotting, no training code. Kernels take the pure
 functions of :mod:`gae_jax.models.adapter`. Typical use on a trained model::
@@ -26,7 +27,7 @@ functions of :mod:`gae_jax.models.adapter`. Typical use on a trained model::
     final, images = run(jax.random.key(2), models.model_variables(state), z0)
 """
 
-from gae_jax.samplers import ascent, latent, reinjection, starts
+from gae_jax.samplers import ascent, conditionals, latent, reinjection, starts
 from gae_jax.samplers.ascent import ascent_chain
 from gae_jax.samplers.base import (
     GuardedState,
@@ -50,6 +51,7 @@ __all__ = [
     "ascent",
     "ascent_chain",
     "chain_keys",
+    "conditionals",
     "denoising_latent_chain",
     "guard_non_finite",
     "kept_dataset",

@@ -10,9 +10,13 @@ and of the *denoising latent* chain (paper 000 eq. 2; paper 001 eq. 3, needed to
 
 Started anywhere, e.g. at prior samples, the chain converges to the encoder's learned latent
 distribution P^(Z) = E_{p(x)} q(z|x), which is what the decoder was trained on; decoding its
-states gives better samples than decoding prior draws. ``x ~ p(x|z)`` is either the decoder
-mean or a Bernoulli draw from it; ``z ~ q(z|x)`` is whatever ``encode_fn`` draws (a
-reparameterised sample for Gaussian encoders, the code itself for deterministic ones).
+states gives better samples than decoding prior draws. ``x ~ p(x|z)`` is the decoder mean, or a
+draw ``observe(key, E[x|z])`` from the decoder's likelihood (Bernoulli, Gaussian pixel noise;
+see :mod:`~gae_jax.samplers.conditionals`); ``z ~ q(z|x)`` is whatever ``encode_fn`` draws (a
+reparameterised sample for Gaussian encoders, the code itself for deterministic ones, whose
+q(z|x) is a point mass). With the decoder mean and a deterministic encoder and no corruption a
+transition is the deterministic map z <- E(D(z)), not the ergodic chain of paper 000 Lemma 1,
+which needs p(x|z) > 0 and q(z|x) > 0: pass ``observe`` to sample x.
 
 The state keeps the decoder mean of the current code next to it, so each transition costs one
 decoder and one encoder pass and the images of any recorded step come for free.
@@ -28,6 +32,7 @@ import jax.numpy as jnp
 from gae_jax.corruption import Corruption
 from gae_jax.models.adapter import DecodeFn, EncodeFn
 from gae_jax.samplers.base import Kernel, TransitionFn, chain_keys
+from gae_jax.samplers.conditionals import Observation
 from gae_jax.types import ArrayTree, PRNGKey
 
 
@@ -56,7 +61,7 @@ def build_kernel(
     encode_fn: EncodeFn,
     *,
     corruption: Corruption | None = None,
-    bernoulli: bool = False,
+    observe: Observation | None = None,
 ) -> TransitionFn[LatentState, LatentInfo]:
     """The transition ``kernel(rng_key, state, variables) -> (LatentState, LatentInfo)``.
 
@@ -65,14 +70,15 @@ def build_kernel(
       encode_fn: ``(keys, variables, x) -> z``, one key per chain.
       corruption: ``(key, x) -> x~`` applied to each chain's image before encoding (eq. 2); None
         for the plain chain (eq. 1).
-      bernoulli: draw ``x ~ Bernoulli(E[x|z])`` instead of taking the decoder mean.
+      observe: ``(key, E[x|z]) -> x``, a draw ``x ~ p(x|z)`` per chain (e.g.
+        ``conditionals.bernoulli``); None takes the decoder mean.
     """
 
     def kernel(rng_key: PRNGKey, state: LatentState, variables: ArrayTree):
         keys = jax.vmap(lambda k: jax.random.split(k, 3))(chain_keys(rng_key, state.z.shape[0]))
         x = state.x
-        if bernoulli:
-            x = jax.vmap(lambda k, p: jax.random.bernoulli(k, p).astype(p.dtype))(keys[:, 0], x)
+        if observe is not None:
+            x = jax.vmap(observe)(keys[:, 0], x)
         if corruption is not None:
             x = jax.vmap(corruption)(keys[:, 1], x)
         z = encode_fn(keys[:, 2], variables, x)
@@ -93,7 +99,7 @@ def latent_chain(
     variables: ArrayTree,
     *,
     corruption: Corruption | None = None,
-    bernoulli: bool = False,
+    observe: Observation | None = None,
 ) -> Kernel:
     """The latent chain of paper 000 eq. 1 (or eq. 2 if ``corruption`` is given) as a Kernel.
 
@@ -106,7 +112,7 @@ def latent_chain(
             kernel = latent_chain(fns.decode_mean, fns.sample_code, variables)
             return sample_chains(key, kernel, kernel.init(z0), 10)
     """
-    kernel = build_kernel(decode_fn, encode_fn, corruption=corruption, bernoulli=bernoulli)
+    kernel = build_kernel(decode_fn, encode_fn, corruption=corruption, observe=observe)
     return Kernel(
         init=lambda z: init(z, decode_fn, variables),
         step=lambda rng_key, state: kernel(rng_key, state, variables),
@@ -119,14 +125,14 @@ def denoising_latent_chain(
     variables: ArrayTree,
     corruption: Corruption,
     *,
-    bernoulli: bool = False,
+    observe: Observation | None = None,
 ) -> Kernel:
     """The denoising latent chain (paper 000 eq. 2, paper 001 eq. 3): decode, corrupt, encode.
 
     Pass the model's training corruption (``gae_jax.builders.model_corruption``) to sample a
     denoising model as it was trained, or any other ``(key, x) -> x~``.
     """
-    return latent_chain(decode_fn, encode_fn, variables, corruption=corruption, bernoulli=bernoulli)
+    return latent_chain(decode_fn, encode_fn, variables, corruption=corruption, observe=observe)
 
 
 __all__ = [

@@ -4,7 +4,10 @@ A lossy autoencoder satisfies r(x) ~= x + (lambda / 2) grad log p(x), so Alg. 1,
 
     x_{n+1} = r(x_n) + sqrt(lambda) * eps_n,   eps_n ~ N(0, I),   x_0 ~ N(0, I),
 
-is approximately a Langevin chain on the data density. The paper's mixing heuristic restarts
+is approximately a Langevin chain on the data density. ``r`` is the deterministic
+reconstruction (decoder mean of the code's mean); a ``reconstruct_draw`` replaces it with one
+stochastic pass ``x' ~ p(x|z), z ~ q(z|x)`` (:func:`conditionals.reconstruction_draw
+<gae_jax.samplers.conditionals.reconstruction_draw>`). The paper's mixing heuristic restarts
 each walk at a new random point every ``R`` steps and keeps only samples produced after the
 second restart (burn-in).
 
@@ -31,6 +34,7 @@ import numpy as np
 
 from gae_jax.models.adapter import ReconstructFn
 from gae_jax.samplers.base import Kernel, Transform, TransitionFn, chain_keys
+from gae_jax.samplers.conditionals import ReconstructDrawFn
 from gae_jax.types import ArrayTree, PRNGKey
 
 RestartFn = Callable[..., jax.Array]  # (key, shape, dtype) -> x, e.g. jax.random.normal
@@ -60,6 +64,7 @@ def build_kernel(
     restart_every: int | None = None,
     burn_in_restarts: int = 2,
     restart_fn: RestartFn = jax.random.normal,
+    reconstruct_draw: ReconstructDrawFn | None = None,
 ) -> TransitionFn[ReinjectionState, ReinjectionInfo]:
     """The transition ``kernel(rng_key, state, variables) -> (ReinjectionState, ReinjectionInfo)``.
 
@@ -71,6 +76,9 @@ def build_kernel(
       burn_in_restarts: restarts that must have happened before outputs are kept.
       restart_fn: ``(key, shape, dtype) -> x`` drawing one chain's fresh point (default
         N(0, I), as in the paper).
+      reconstruct_draw: ``(keys: key[chains], variables, x) -> x'``, a stochastic
+        reconstruction used instead of ``reconstruct_fn`` (its keys are derived with
+        ``fold_in``, so the deterministic kernel's randomness is unchanged); None: r(x).
     """
     if restart_every is not None and restart_every < 1:
         raise ValueError(f"restart_every must be positive or None, got {restart_every}")
@@ -88,7 +96,13 @@ def build_kernel(
             kept = t // restart_every >= burn_in_restarts
             fresh = jax.vmap(lambda k: restart_fn(k, x.shape[1:], x.dtype))(keys[:, 0])
             x = jnp.where(restarted.reshape(-1, *([1] * (x.ndim - 1))), fresh, x)
-        recon = reconstruct_fn(variables, x)
+        if reconstruct_draw is None:
+            recon = reconstruct_fn(variables, x)
+        else:
+            recon_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(
+                chain_keys(rng_key, x.shape[0])
+            )
+            recon = reconstruct_draw(recon_keys, variables, x)
         eps = jax.vmap(lambda k: jax.random.normal(k, x.shape[1:], x.dtype))(keys[:, 1])
         new_x = recon + jnp.sqrt(step_size) * eps
         info = ReinjectionInfo(
@@ -110,6 +124,7 @@ def reinjection_chain(
     restart_every: int | None = None,
     burn_in_restarts: int = 2,
     restart_fn: RestartFn = jax.random.normal,
+    reconstruct_draw: ReconstructDrawFn | None = None,
 ) -> Kernel:
     """Paper 002 Alg. 1 with the restart heuristic as a Kernel; ``Kernel.init(x0)``.
 
@@ -121,6 +136,7 @@ def reinjection_chain(
         restart_every=restart_every,
         burn_in_restarts=burn_in_restarts,
         restart_fn=restart_fn,
+        reconstruct_draw=reconstruct_draw,
     )
     return Kernel(init=init, step=lambda rng_key, state: kernel(rng_key, state, variables))
 

@@ -16,7 +16,7 @@ class _Seen(Exception):
 def spy(monkeypatch):
     """Replaces ``builders.latent_kernel`` with a spy that stops the job at its first chain."""
 
-    def latent_kernel(fns, corruption, sampler_cfg):
+    def latent_kernel(fns, corruption, sampler_cfg, *, reconstruction_loss):
         raise _Seen(corruption, sampler_cfg)
 
     monkeypatch.setattr(builders, "latent_kernel", latent_kernel)

@@ -58,11 +58,15 @@ def test_sample_and_save_writes_figures_arrays_and_timings(trained):
     assert set(stored["timings"]) == {"latent", "interpolation", "reinjection", "ascent"}
     assert stored["timings"]["latent"]["chains"] == 32
     assert stored["latent"]["chain"] == "denoising latent (eq. 2)"
+    # The transition each kernel ran, as the report states it (decoder mean, the DAE's code).
+    point_mass = "z = E(x~) (q(z|x) a point mass)"
+    assert stored["latent"]["transition"] == f"x = D(z), x~ ~ gaussian 0.5, {point_mass}"
     # 3 restarts-worth of burn-in steps are discarded: 2 * R = 6, then 20 / 8 -> 3 more steps.
     assert stored["reinjection"] == {
         "steps": 9,
         "kept_samples": 20,
         "restart_transitions": [3, 6],
+        "transition": "z = E(x) (q(z|x) a point mass), x' = D(z), x <- x' + sqrt(0.1) eps",
     }
     arrays = np.load(os.path.join(out, "samples.npz"))
     assert arrays["latent_x_step_0"].shape == (32, 8, 8, 1)

@@ -129,7 +129,7 @@ def test_bernoulli_decoding_draws_binary_images_with_the_decoder_mean():
         lambda v, z: jnp.broadcast_to(v, (z.shape[0], 12)),
         lambda keys, v, x: x,
         probs,
-        bernoulli=True,
+        observe=samplers.conditionals.bernoulli,
     )
     z = np.asarray(final_state(kernel, jnp.zeros((NUM_CHAINS, 12)), 2).z)
     assert set(np.unique(z)) == {0.0, 1.0}

@@ -128,7 +128,7 @@ def chain_images(rng_key: jax.Array, trained: Trained, z0: jax.Array, num_steps:
     """Decoded latent-chain states from codes ``z0``, run as every job runs chains
     (:func:`gae_jax.builders.run_chains` with the model's ``config.sampler``: paper 001 eq. 3
     for denoising models, paper 000 eq. 1 otherwise, with its batch-norm mode, corruption,
-    Bernoulli decoding, non-finite guard and devices).
+    decoder and encoder draws, non-finite guard and devices).
 
     Args:
       rng_key: key of the chain.
@@ -144,7 +144,9 @@ def chain_images(rng_key: jax.Array, trained: Trained, z0: jax.Array, num_steps:
     corruption = builders.latent_corruption(trained.cfg.model, s)
     run = builders.run_chains(
         s,
-        builders.latent_kernel(fns, corruption, s),
+        builders.latent_kernel(
+            fns, corruption, s, reconstruction_loss=trained.cfg.model.reconstruction_loss
+        ),
         models.model_variables(trained.state),
         z0,
         num_steps,

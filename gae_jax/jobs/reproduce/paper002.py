@@ -69,7 +69,9 @@ def reinjection_samples(
     fns = builders.sampler_fns(trained.model, s)
     run = builders.run_chains(
         s,
-        builders.reinjection_kernel(fns, s),
+        builders.reinjection_kernel(
+            fns, s, reconstruction_loss=trained.cfg.model.reconstruction_loss
+        ),
         models.model_variables(trained.state),
         x0,
         num_steps,
