@@ -277,6 +277,25 @@ class EvaluationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """``config.study`` of the chain study (``experiments.study``): every model is trained once
+    per seed, then sampled with every chain variant, the product of ``decode`` x
+    ``batch_stats_modes`` x ``corruption_levels`` (``config.sampler`` gives the rest: chains,
+    steps, record steps)."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)  # training and sampling seeds; the table gives mean +/- sd
+    epochs: dict[str, float] = dataclasses.field(default_factory=dict)  # model -> epochs
+    decode: tuple[str, ...] = DECODE_MODES  # config.sampler.decode of each variant
+    batch_stats_modes: tuple[str, ...] = BATCH_STATS_MODES
+    corruption: str = "gaussian"  # the chains' C(x~|x), for every model
+    corruption_levels: tuple[float, ...] = (0.25, 0.5)
+    table_steps: tuple[int, ...] = (0, 1, 5, 20)  # record steps shown in the table
+    # Real images the samples are measured against: the test split, halved: the first half
+    # chooses the Parzen bandwidth, the second is the reference of every other measure.
+    reference_images: int = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
 class TableConfig:
     """The ``reproduce`` section of a table config, validated."""
 
@@ -827,6 +846,61 @@ def validate_job(
         f"config.evaluation.classifier_learning_rate={ev.classifier_learning_rate} must be > 0",
     )
     return experiments, ev
+
+
+def validate_study(
+    config: ml_collections.ConfigDict,
+) -> tuple[dict[str, ExperimentConfig], EvaluationConfig, StudyConfig]:
+    """Checks a chain-study config (``configs/study_*.py``): a main-job config with a
+    ``study`` section.
+
+    Returns:
+      ``(experiments, evaluation, study)``; see :func:`validate_job`.
+
+    Raises:
+      ConfigError: naming the bad key, its value and what would be valid.
+    """
+    experiments, ev = validate_job(config)
+    _check("study" in config, "config has no 'study' section; see configs/study_mnist5k.py")
+    study = parse_section(StudyConfig, _as_dict(config["study"]), "study")
+    _check(
+        len(study.seeds) > 0 and len(set(study.seeds)) == len(study.seeds),
+        f"config.study.seeds={study.seeds} must be one or more distinct seeds",
+    )
+    _check(
+        sorted(study.epochs) == sorted(experiments),
+        f"config.study.epochs has keys {sorted(study.epochs)}; it needs one per model of "
+        f"config.models: {sorted(experiments)}",
+    )
+    for name, epochs in study.epochs.items():
+        _check(epochs > 0, f"config.study.epochs.{name}={epochs} must be > 0")
+    axes = {
+        "decode": (study.decode, DECODE_MODES),
+        "batch_stats_modes": (study.batch_stats_modes, BATCH_STATS_MODES),
+    }
+    for name, (values, valid) in axes.items():
+        _check(
+            len(values) > 0 and len(set(values)) == len(values) and set(values) <= set(valid),
+            f"config.study.{name}={values}; valid: distinct values of {valid}",
+        )
+    _check(
+        len(study.corruption_levels) > 0,
+        f"config.study.corruption_levels={study.corruption_levels} needs at least one level",
+    )
+    for level in study.corruption_levels:
+        _check_corruption(study.corruption, level, "config.study")
+    record = next(iter(experiments.values())).sampler.record_steps
+    _check(
+        len(study.table_steps) > 0 and set(study.table_steps) <= set(record),
+        f"config.study.table_steps={study.table_steps} must be among config.sampler."
+        f"record_steps={record}",
+    )
+    _check(
+        study.reference_images >= 8,
+        f"config.study.reference_images={study.reference_images} must be >= 8 (two halves of "
+        "more than k = 3 images)",
+    )
+    return experiments, ev, study
 
 
 # ----------------------------------------------------------------------------- paper tables

@@ -288,3 +288,54 @@ def save_accuracy_curves(
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=7)
     fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def save_study_figure(
+    path: str,
+    curves: Mapping[str, Mapping[str, dict]],
+    panels: Sequence[tuple[str, str, str]],
+    reference: Mapping[str, float],
+) -> None:
+    """The chain study: a row per measure, a column per model, a line per chain variant, each
+    point the mean over seeds with error bars of one standard deviation.
+
+    Args:
+      curves: model -> variant -> ``{"steps": [...], key: {"mean": [...], "sd": [...]}}``.
+      panels: ``(key, label, "higher" | "lower")`` of each measure (a row).
+      reference: key -> the real images' value, drawn as a dashed line where given.
+    """
+    models = list(curves)
+    fig = Figure(figsize=(3.2 * len(models) + 1.0, 2.6 * len(panels) + 0.6), layout="constrained")
+    axes = fig.subplots(len(panels), len(models), squeeze=False, sharex=True)
+    for c, model in enumerate(models):
+        for r, (key, label, better) in enumerate(panels):
+            ax = axes[r, c]
+            for variant, curve in curves[model].items():
+                values = curve[key]
+                ax.errorbar(
+                    curve["steps"],
+                    values["mean"],
+                    yerr=values["sd"],
+                    marker="o",
+                    markersize=3,
+                    capsize=2,
+                    label=variant,
+                )
+            if key in reference:
+                ax.axhline(reference[key], color="k", ls="--", lw=1, label="real images")
+            ax.set_xscale("symlog", linthresh=1.0)
+            if r == 0:
+                ax.set_title(model, fontsize=10)
+            if c == 0:
+                ax.set_ylabel(f"{label} ({better} is better)", fontsize=9)
+            if r == len(panels) - 1:
+                ax.set_xlabel("chain step")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    for ax in axes[0, 1:]:  # models whose variants were merged show fewer lines
+        more, names = ax.get_legend_handles_labels()
+        for h, name in zip(more, names, strict=True):
+            if name not in labels:
+                handles.append(h)
+                labels.append(name)
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), fontsize=8)
+    fig.savefig(path, dpi=90)
