@@ -1,6 +1,6 @@
 """Paper 004's approximate log-likelihood on binarized mnist5k, for the GAE and the VAE.
 
-    python -m benchmarks.paper004_binarized_ll [--models=gae,vae] [--epochs=10]
+    python -m benchmarks.paper004_binarized_ll [--models=gae,vae] [--epochs=5]
         [--samples=10000] [--importance_samples=100] [--workdir=runs/paper004_binarized]
         [--out=docs/results/paper004_binarized_ll.json]
 
@@ -37,7 +37,7 @@ from gae_jax import workdir as workdir_lib
 from gae_jax.jobs import train_and_evaluate
 
 _MODELS = flags.DEFINE_list("models", ["gae", "vae"], "configs/models.py variants")
-_EPOCHS = flags.DEFINE_float("epochs", 10.0, "training epochs of every model")
+_EPOCHS = flags.DEFINE_float("epochs", 5.0, "training epochs of every model")
 _SAMPLES = flags.DEFINE_integer("samples", 10_000, "prior samples S (paper 004's estimate)")
 _IMPORTANCE = flags.DEFINE_integer("importance_samples", 100, "importance samples per example")
 _GAE_ESTIMATOR = flags.DEFINE_string("gae_estimator", "em", "the GAE's model.gae_estimator")
