@@ -38,8 +38,11 @@ from typing import NamedTuple
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
+from gae_jax import hardware
 from gae_jax.models.autoencoder import Autoencoder, Posterior
+from gae_jax.models.mlp import MLPDecoder, MLPEncoder
 from gae_jax.types import ArrayTree
 
 BATCH_STATS_MODES = ("population", "minibatch")
@@ -67,11 +70,93 @@ def sample_posterior(keys: jax.Array, posterior: Posterior) -> jax.Array:
     )
 
 
+def map_chain_tiles(fn: Callable, x: jax.Array, tile_size: int, num_shards: int = 1):
+    """``fn(x)`` computed tile by tile: ``fn`` over consecutive tiles of ``tile_size`` chains
+    of each of ``num_shards`` equal shards of the chain axis, one tile after another
+    (``lax.map``; the shards side by side, so a sharded chain axis stays on its devices).
+
+    Exact where ``fn`` treats chains independently, or couples them only within groups that
+    divide both ``tile_size`` and the shard: every chain's output is computed from the same
+    inputs by the same operations. For the library's networks the results are bitwise the
+    untiled ones on XLA:CPU (tests/samplers/test_chain_tiling.py); for an arbitrary ``fn``,
+    XLA may fuse a multiply and an add into one FMA at one row count and not at another, so
+    they agree to float rounding. The last tile of a shard is padded with copies of its last
+    chain, which are dropped. A chain count that ``num_shards`` does not divide is tiled as
+    one shard.
+
+    Args:
+      fn: ``float[chains, ...] -> pytree of float[chains, ...]``.
+      x: float[chains, ...].
+      tile_size: chains per tile (positive).
+      num_shards: shards of the chain axis (the devices it is split across).
+
+    Returns:
+      ``fn(x)``'s pytree, every leaf float[chains, ...].
+    """
+    n = x.shape[0]
+    shards = num_shards if n % num_shards == 0 else 1
+    per_shard = n // shards
+    if per_shard <= tile_size:
+        return fn(x)
+    num_tiles = -(-per_shard // tile_size)
+    xs = x.reshape(shards, per_shard, *x.shape[1:])
+    pad = num_tiles * tile_size - per_shard
+    if pad:
+        xs = jnp.concatenate([xs, jnp.repeat(xs[:, -1:], pad, axis=1)], axis=1)
+    # Tile j of every shard side by side, as one batch of shards * tile_size chains: each
+    # device computes its own tile, and fn sees a plain batch (a vmap over the shards would
+    # turn its matmuls into batched ones, which XLA computes with other kernels).
+    xs = jnp.swapaxes(xs.reshape(shards, num_tiles, tile_size, *x.shape[1:]), 0, 1)
+    out = jax.lax.map(lambda t: fn(t.reshape(shards * tile_size, *x.shape[1:])), xs)
+
+    def untile(a):  # [num_tiles, shards * tile_size, ...] -> [n, ...]
+        a = jnp.swapaxes(a.reshape(num_tiles, shards, tile_size, *a.shape[2:]), 0, 1)
+        return a.reshape(shards, num_tiles * tile_size, *a.shape[3:])[:, :per_shard].reshape(
+            n, *a.shape[3:]
+        )
+
+    return jax.tree.map(untile, out)
+
+
+def _tile_size(
+    chain_tile_size: int | None,
+    chains_per_shard: int,
+    bn_tile_size: int | None,
+    coupled: bool,
+    dense: bool = True,
+) -> int:
+    """The chains per tile of :func:`autoencoder_fns`'s ``chain_tile_size`` (0: untiled);
+    ``dense``: the networks are MLPs (the only ones the automatic rule tiles)."""
+    if chain_tile_size is None or (chain_tile_size == 0 and not dense):
+        return 0
+    tile = chain_tile_size or hardware.auto_chain_tile_size(chains_per_shard)
+    if not coupled or not tile:
+        return tile
+    if bn_tile_size is None or chains_per_shard % bn_tile_size:
+        if chain_tile_size == 0:
+            return 0
+        raise ValueError(
+            f"chain_tile_size={chain_tile_size} with minibatch batch norm needs statistics "
+            f"groups (bn_tile_size={bn_tile_size}) that divide the {chains_per_shard} chains of "
+            "a shard; valid: chain_tile_size=0 (automatic) or None, or such a bn_tile_size"
+        )
+    if chain_tile_size == 0:
+        return max(bn_tile_size, tile // bn_tile_size * bn_tile_size)
+    if tile % bn_tile_size:
+        raise ValueError(
+            f"chain_tile_size={chain_tile_size} must be a multiple of bn_tile_size="
+            f"{bn_tile_size}, so that a tile holds whole batch-statistics groups"
+        )
+    return tile
+
+
 def autoencoder_fns(
     model: Autoencoder,
     *,
     batch_stats_mode: str = "population",
     bn_tile_size: int | None = None,
+    chain_tile_size: int | None = None,
+    num_shards: int = 1,
 ) -> AutoencoderFns:
     """Wraps ``model`` into :class:`AutoencoderFns` with the given batch-norm behaviour.
 
@@ -81,6 +166,15 @@ def autoencoder_fns(
       bn_tile_size: in minibatch mode, the number of consecutive chains that share batch
         statistics; it must divide the number of chains, or exceed it (one batch). None: all
         chains form one batch.
+      chain_tile_size: run the network over tiles of this many consecutive chains of each
+        shard, one after another (:func:`map_chain_tiles`), so its matmuls run at a size that
+        stays in cache; 0: :func:`gae_jax.hardware.auto_chain_tile_size` for MLPs (measured
+        faster and bitwise exact), untiled for conv nets (XLA picks convolution algorithms by
+        batch size, so their tiled results differ by float rounding); None: untiled. Where
+        minibatch batch norm couples chains, a tile holds whole statistics groups: it must be
+        a multiple of ``bn_tile_size`` (0 rounds the automatic tile to one), and chains coupled
+        all together (``bn_tile_size`` None) are never tiled.
+      num_shards: the devices the chain axis is split across (tiles never straddle two).
     """
     if batch_stats_mode not in BATCH_STATS_MODES:
         raise ValueError(
@@ -88,9 +182,19 @@ def autoencoder_fns(
         )
     if bn_tile_size is not None and bn_tile_size < 1:
         raise ValueError(f"bn_tile_size must be positive or None, got {bn_tile_size}")
+    if chain_tile_size is not None and chain_tile_size < 0:
+        raise ValueError(f"chain_tile_size must be >= 0 or None, got {chain_tile_size}")
     minibatch = batch_stats_mode == "minibatch"
+    dense = isinstance(model.encoder, MLPEncoder) and isinstance(model.decoder, MLPDecoder)
 
     def apply(variables, x, method, **kwargs):
+        coupled = minibatch and bool(jax.tree.leaves(variables.get("batch_stats", {})))
+        per_shard = x.shape[0] // (num_shards if x.shape[0] % num_shards == 0 else 1)
+        tile = _tile_size(chain_tile_size, per_shard, bn_tile_size, coupled, dense)
+        group = lambda x: apply_group(variables, x, method, **kwargs)  # noqa: E731
+        return map_chain_tiles(group, x, tile, num_shards) if tile else group(x)
+
+    def apply_group(variables, x, method, **kwargs):
         if not minibatch:
             return model.apply(variables, x, train=False, method=method, **kwargs)
 
@@ -140,6 +244,7 @@ __all__ = [
     "PosteriorFn",
     "ReconstructFn",
     "autoencoder_fns",
+    "map_chain_tiles",
     "model_variables",
     "sample_posterior",
 ]
