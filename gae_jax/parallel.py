@@ -18,6 +18,7 @@ other processes, and none reads a global array with ``np.asarray``.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -144,6 +145,45 @@ def sync(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def align(name: str, timeout_seconds: int = 3600) -> None:
+    """Waits until every process reaches ``name`` (no-op with one process).
+
+    Unlike :func:`sync` this barrier goes through JAX's coordination service, not a device
+    collective, so it waits as long as ``timeout_seconds``. Call it between compiling a function
+    with cross-process collectives and its first run (:func:`compile_then_align`): on CPU, gloo
+    gives a process about 30 s to join a collective, less than one process may lag another
+    while compiling on a loaded machine.
+    """
+    if is_multiprocess():
+        from jax._src import distributed  # the client jax.distributed.initialize() connected
+
+        # Every process makes the same calls in the same order, so the counter gives each
+        # barrier the same id on every process, and no id is used twice.
+        barrier = f"{name}#{next(_barriers)}"
+        distributed.global_state.client.wait_at_barrier(barrier, timeout_seconds * 1000)
+
+
+_barriers = itertools.count()
+
+
+def compile_then_align(jitted, name: str):
+    """``jitted`` (a ``jax.jit`` function) whose first call compiles it ahead of time for the
+    call's arguments, then :func:`align` s the processes, then runs; later calls just run (jit
+    reuses that compilation). ``lower`` is passed through."""
+    first = True
+
+    def call(*args):
+        nonlocal first
+        if first and is_multiprocess():
+            jitted.lower(*args).compile()
+            align(name)
+        first = False
+        return jitted(*args)
+
+    call.lower = jitted.lower
+    return call
+
+
 def make_mesh(num_devices: int = 0, axis_name: str = "chains") -> Mesh:
     """A 1-D mesh over the first ``num_devices`` devices of all processes (0: all of them)."""
     devices = jax.devices()
@@ -242,6 +282,8 @@ def gather(tree: ArrayTree) -> ArrayTree:
 
 
 __all__ = [
+    "align",
+    "compile_then_align",
     "gather",
     "initialize_cluster",
     "is_multiprocess",

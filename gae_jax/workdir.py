@@ -66,7 +66,7 @@ def write_json(path: str, obj, *, indent: int = 2) -> None:
     if not is_writer():
         return
     try:
-        metric_writer.atomic_write_text(path, json.dumps(obj, indent=indent))
+        metric_writer.atomic_write(path, json.dumps(obj, indent=indent))
     except OSError as e:  # name the file (a full disk's error does not)
         raise type(e)(e.errno, e.strerror, str(path)) from e
 
@@ -615,7 +615,7 @@ def _append_row(path: str, row: dict) -> None:
     """Appends a JSON row by rewriting the (small) file atomically: object stores cannot append."""
     file = epath.Path(path)
     text = file.read_text() if file.exists() else ""
-    metric_writer.atomic_write_text(file, text + json.dumps(row) + "\n")
+    metric_writer.atomic_write(file, text + json.dumps(row) + "\n")
 
 
 def config_differences(requested, trained, sections=("data", "model")) -> list[str]:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import zlib
 from typing import NamedTuple
 
 import flax.serialization
 import jax
+from etils import epath
 
 from gae_jax import data as data_lib
 from gae_jax import evaluation
 from gae_jax import workdir as workdir_lib
+from gae_jax.train.writer import atomic_write
 
 CLASSIFIER_DIR = "classifier"
 
@@ -61,13 +62,13 @@ def ground_truth_classifier(
     key = {"data": data_name, "num_classes": num_classes, **dataclasses.asdict(settings)}
     key["hidden"] = list(settings.hidden)
     if cache_dir is not None:
-        settings_path = os.path.join(cache_dir, "classifier.json")
-        params_path = os.path.join(cache_dir, "params.msgpack")
-        complete = os.path.exists(settings_path) and os.path.exists(params_path)
+        settings_path = epath.Path(cache_dir) / "classifier.json"  # local or remote (gs://)
+        params_path = epath.Path(cache_dir) / "params.msgpack"
+        complete = settings_path.exists() and params_path.exists()
         if complete and workdir_lib.read_json(settings_path) == key:
             template = model.init(rng_key, train.images[:1])["params"]
-            with open(params_path, "rb") as f:
-                return model, flax.serialization.from_bytes(template, f.read()), True
+            params = flax.serialization.from_bytes(template, params_path.read_bytes())
+            return model, params, True
     params = evaluation.train_classifier(
         rng_key,
         model,
@@ -78,11 +79,8 @@ def ground_truth_classifier(
         learning_rate=settings.learning_rate,
     ).params
     if cache_dir is not None and workdir_lib.is_writer():  # every process trained the same
-        os.makedirs(cache_dir, exist_ok=True)
-        tmp = f"{params_path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(flax.serialization.to_bytes(params))
-        os.replace(tmp, params_path)
+        epath.Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write(params_path, flax.serialization.to_bytes(params))
         workdir_lib.write_json(settings_path, key)  # written last: marks the parameters complete
     return model, params, False
 

@@ -180,7 +180,7 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
         tx = builders.build_optimizer(exp.train)
         init = functools.partial(builders.init_state, exp, model, tx, train.image_shape)
         resources.check_training(exp, train.image_shape, model, jax.eval_shape(init))
-    os.makedirs(workdir, exist_ok=True)
+    epath.Path(workdir).mkdir(parents=True, exist_ok=True)
     # The models train and sample into sub-workdirs of this one, which they lock in turn.
     with workdir_lib.locked(workdir):
         return _run_pipeline(config, workdir)

@@ -43,12 +43,13 @@ def jit_train_steps(step_fn: steps.StepFn, mesh: Mesh, *, topology_exact: bool =
         def step_fn(state, batch, rng_key):
             return inner(state, jax.lax.with_sharding_constraint(batch, replicated), rng_key)
 
-    return jax.jit(
+    jitted = jax.jit(
         steps.scan_steps(step_fn),
         in_shardings=(replicated, batches, replicated),
         out_shardings=replicated,
         donate_argnums=0,
     )
+    return parallel.compile_then_align(jitted, "jit_train_steps")
 
 
 def make_evaluate(eval_step, mesh: Mesh, batch_size: int):
@@ -81,10 +82,13 @@ def make_evaluate(eval_step, mesh: Mesh, batch_size: int):
         gathered = jax.lax.with_sharding_constraint(metrics, replicated)
         return {k: jnp.sum(jnp.where(valid, v, 0.0)) for k, v in gathered.items()}
 
-    compiled = jax.jit(
-        batch_sums,
-        in_shardings=(replicated, split, replicated, replicated),
-        out_shardings=replicated,
+    compiled = parallel.compile_then_align(
+        jax.jit(
+            batch_sums,
+            in_shardings=(replicated, split, replicated, replicated),
+            out_shardings=replicated,
+        ),
+        "make_evaluate",
     )
 
     def evaluate(state, images: np.ndarray, rng_key) -> dict[str, float]:

@@ -22,18 +22,19 @@ def is_remote(path) -> bool:
     return "://" in os.fspath(path)
 
 
-def atomic_write_text(path, text: str) -> None:
-    """Writes ``text`` to ``path`` (local or remote) so that readers see the old file or the
+def atomic_write(path, data: str | bytes) -> None:
+    """Writes ``data`` to ``path`` (local or remote) so that readers see the old file or the
     new one, never part of one: locally through a temporary file of this process renamed over
     it (removed if the write fails, e.g. on a full disk); on an object store by one upload,
     which replaces an object whole."""
     path = epath.Path(path)
+    write = lambda p: p.write_bytes(data) if isinstance(data, bytes) else p.write_text(data)  # noqa: E731
     if is_remote(path):
-        path.write_text(text)
+        write(path)
         return
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     try:
-        tmp.write_text(text)
+        write(tmp)
         tmp.replace(path)
     finally:
         if tmp.exists():
@@ -205,7 +206,7 @@ def _keep_rows_up_to(path: epath.Path, step: int, *, drop_test_at_step: bool = F
             or (row["step"] == step and not (drop_test_at_step and row["split"] == "test"))
         )
     ]
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
+    atomic_write(path, "".join(line + "\n" for line in kept))
 
 
 def check_rows(workdir: str) -> None:

@@ -1,6 +1,7 @@
 """Tiny configs for the entry-point tests, loaded the way users load theirs:
-``--config=tests/multidevice/tiny_configs.py:train`` (a DAAE on digits, 8 steps, 6 latent
-chains, which do not divide 4 devices) or ``...:main`` (the main job with one tiny model).
+``--config=tests/multidevice/tiny_configs.py:train`` (a DAAE on digits, 8 steps with
+``mesh.topology_exact``, 6 latent chains, which do not divide 4 devices) or ``...:main`` (the
+main job with one tiny model).
 """
 
 from helpers import override, tiny_config, tiny_job_config
@@ -28,7 +29,14 @@ _SAMPLER = dict(
 
 def get_config(kind: str = "train"):
     if kind == "train":
-        return tiny_config("daae", hidden=(32,), disc_hidden=(32,), train=_TRAIN, sampler=_SAMPLER)
+        return tiny_config(
+            "daae",
+            hidden=(32,),
+            disc_hidden=(32,),
+            train=_TRAIN,
+            sampler=_SAMPLER,
+            mesh=dict(topology_exact=True),
+        )
     if kind == "main":
         config = tiny_job_config()
         del config.models["idaae"]
