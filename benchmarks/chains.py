@@ -15,7 +15,13 @@ chain recording per-step summaries (mean code norm, mean code change, fraction f
   same run (best of NumPy, XLA and PyTorch on a 2048^3 product);
 * peak RSS of ``--memory_chains`` chains x each of ``--memory_steps`` steps, each in a fresh
   process, keeping the per-step summaries only;
-* chain throughput with the chain axis sharded over 1, 2 and 4 forced host devices.
+* chain throughput with the chain axis sharded over 1, 2 and 4 forced host devices;
+* chain-axis tiling (``config.sampler.chain_tile_size``): gae_jax float32 at each of
+  ``--tiling_chains`` untiled, with the automatic tile and with each of ``--tile_sizes``
+  (``--tiling_steps`` steps per call), the measurement behind
+  ``gae_jax.hardware.auto_chain_tile_size``.
+
+gae_jax rows use the library's defaults, the automatic chain tile included.
 
 Records the CPU's machine type (ISA) and the run's fp32 and bf16 GEMM peak, writes everything
 to ``--out`` (default ``benchmarks/results/<isa>/chains.json``) and prints Markdown tables.
@@ -54,7 +60,7 @@ _MEMORY_DTYPE = flags.DEFINE_enum(
     "memory_matmul_dtype", "bfloat16", list(models.MATMUL_DTYPES), "dtype of the memory runs"
 )
 _SKIP = flags.DEFINE_list(
-    "skip", [], "sections to leave out: torch, compile (torch.compile), memory, devices"
+    "skip", [], "sections to leave out: torch, compile (torch.compile), memory, devices, tiling"
 )
 _COMPILE_MODE = flags.DEFINE_string(
     "torch_compile_mode", "default", "torch.compile mode (default, max-autotune, ...)"
@@ -62,6 +68,13 @@ _COMPILE_MODE = flags.DEFINE_string(
 _OUT = flags.DEFINE_string(
     "out", "", "JSON output path (default: benchmarks/results/<isa>/chains.json)"
 )
+_TILING_CHAINS = flags.DEFINE_list(
+    "tiling_chains", ["1", "64", "1024", "8192", "65536"], "chain counts of the tiling section"
+)
+_TILE_SIZES = flags.DEFINE_list(
+    "tile_sizes", ["256", "512", "1024", "2048", "4096"], "chain tiles timed beside auto"
+)
+_TILING_STEPS = flags.DEFINE_integer("tiling_steps", 2, "chain steps per call, tiling section")
 # Internal: a child process measuring one configuration ("memory" or "devices").
 _CHILD = flags.DEFINE_string("child", "", "internal")
 _CHILD_DTYPE = flags.DEFINE_string("child_matmul_dtype", "float32", "internal")
@@ -90,9 +103,10 @@ def per_step_summary(state, info) -> dict:
     }
 
 
-def chain_runner(model, num_steps: int):
-    """``run(key, variables, z0: float32[chains, D]) -> (z, summaries)``, jitted."""
-    fns = common.autoencoder_fns(model)
+def chain_runner(model, num_steps: int, chain_tile_size: int | None = 0):
+    """``run(key, variables, z0: float32[chains, D]) -> (z, summaries)``, jitted; the networks
+    run over tiles of ``chain_tile_size`` chains (0: automatic, None: untiled)."""
+    fns = common.autoencoder_fns(model, chain_tile_size)
     noise = corruption.make_corruption("gaussian", SIGMA)
 
     def run(key, variables, z0):
@@ -224,6 +238,49 @@ def throughput(torch) -> list[dict]:
         times = ", ".join(f"{n} {seconds[n] * 1e3:.1f} ms" for n in fns)
         times += f"; fp32 matmul peak {peak:.0f} GFLOP/s"
         print(f"{num_chains} chains: {times}")
+    return rows
+
+
+def tiling() -> list[dict]:
+    """One row per ``--tiling_chains``: chain-steps/s of gae_jax float32 untiled, with the
+    automatic tile and with each ``--tile_sizes`` tile below the chain count, interleaved."""
+    from gae_jax import hardware
+
+    model, variables = build("float32")
+    steps, key, rows = _TILING_STEPS.value, jax.random.key(3), []
+    for num_chains in map(int, _TILING_CHAINS.value):
+        z0 = initial_codes(num_chains)
+        tiles = {"untiled": None, "auto": 0}
+        tiles.update({t: int(t) for t in _TILE_SIZES.value if int(t) < num_chains})
+        fns = {
+            name: common.blocking(chain_runner(model, steps, tile), key, variables, z0)
+            for name, tile in tiles.items()
+        }
+        finals = {name: np.asarray(fn()[0]) for name, fn in fns.items()}
+        seconds = common.time_interleaved(fns, rounds=_ROUNDS.value)
+        flops = chain_flops(variables["params"], num_chains, steps)
+        row = {
+            "chains": num_chains,
+            "steps": steps,
+            "auto_tile": hardware.auto_chain_tile_size(num_chains),
+            "bitwise_equal_to_untiled": {
+                n: bool(np.array_equal(f, finals["untiled"])) for n, f in finals.items()
+            },
+        }
+        for name in fns:
+            row[f"tile_{name}"] = {
+                "seconds": seconds[name],
+                "chain_steps_per_second": num_chains * steps / seconds[name],
+                "gflops": flops / seconds[name] / 1e9,
+                "vs_untiled": seconds["untiled"] / seconds[name],
+            }
+        rows.append(row)
+        best = max(fns, key=lambda n: row[f"tile_{n}"]["vs_untiled"])
+        print(
+            f"tiling, {num_chains} chains: auto {row['tile_auto']['vs_untiled']:.2f}x untiled, "
+            f"best {best} {row[f'tile_{best}']['vs_untiled']:.2f}x",
+            flush=True,
+        )
     return rows
 
 
@@ -445,6 +502,41 @@ def report(payload: dict) -> str:
                 ],
             )
         )
+    if payload.get("tiling"):
+        rows0 = payload["tiling"]
+        names = sorted(
+            {k[5:] for r in rows0 for k in r if k.startswith("tile_")} - {"untiled", "auto"},
+            key=int,
+        )
+        out += [
+            "",
+            f"Chain-axis tiling, float32, {rows0[0]['steps']} steps per call: chain-steps per "
+            "second untiled, and each tile's speed-up over untiled (auto: the library's "
+            "default; = marks samples bitwise equal to the untiled run's):",
+            "",
+        ]
+
+        def cell(r, name):
+            if f"tile_{name}" not in r:
+                return "-"
+            eq = "=" if r["bitwise_equal_to_untiled"][name] else " (differs)"
+            return f"{r[f'tile_{name}']['vs_untiled']:.2f}x{eq}"
+
+        out.append(
+            common.markdown_table(
+                ["chains", "untiled", "auto tile", "auto", *(f"tile {n}" for n in names)],
+                [
+                    [
+                        r["chains"],
+                        r["tile_untiled"]["chain_steps_per_second"],
+                        r["auto_tile"] or "untiled",
+                        cell(r, "auto"),
+                        *(cell(r, n) for n in names),
+                    ]
+                    for r in rows0
+                ],
+            )
+        )
     if payload.get("devices"):
         dev = payload["devices"]
         chains = list(dev[0]["chain_steps_per_second"])
@@ -475,6 +567,8 @@ def main(argv):
         payload["memory"] = memory(_MEMORY_DTYPE.value)
     if "devices" not in _SKIP.value:
         payload["devices"] = scaling("float32")
+    if "tiling" not in _SKIP.value:
+        payload["tiling"] = tiling()
     payload["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     print(report(payload))
     common.write_json(_OUT.value or common.results_path("chains.json"), payload)

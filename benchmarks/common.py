@@ -17,12 +17,14 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from gae_jax import hardware
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(REPO, "benchmarks", "results")
@@ -34,12 +36,13 @@ THREADS = os.cpu_count() or 1
 # retargeted in one place.
 
 
-def autoencoder_fns(model):
+def autoencoder_fns(model, chain_tile_size: int | None = None):
     """The model -> pure functions adapter (``decode_mean(variables, z)``,
-    ``sample_code(keys, variables, x)``, ...), population batch statistics."""
+    ``sample_code(keys, variables, x)``, ...), population batch statistics; the networks run
+    over tiles of ``chain_tile_size`` chains (0: the library's automatic rule; None: untiled)."""
     from gae_jax.models import autoencoder_fns as fns
 
-    return fns(model)
+    return fns(model, chain_tile_size=chain_tile_size)
 
 
 def training_api() -> SimpleNamespace:
@@ -159,133 +162,17 @@ def measure_peak(torch=None, *, rounds: int = 3) -> dict:
     return matmul_peak(time_interleaved(fns, rounds=rounds, min_round_seconds=0.3))
 
 
-# --- The CPU's instruction set -------------------------------------------------------------
-# Machine types, best first: what decides the matmul kernels XLA, oneDNN and MKL can use.
-ISA_LABELS = {
-    "amx": "AMX",
-    "avx512_bf16": "AVX-512-BF16",
-    "avx512": "AVX-512",
-    "avx2": "AVX2",
-    "avx": "AVX",
-    "sve": "SVE",
-    "neon": "NEON",
-    "baseline": "baseline",
-}
-# The flags worth recording (Linux /proc/cpuinfo spelling).
-ISA_FLAGS = (
-    "avx",
-    "avx2",
-    "fma",
-    "f16c",
-    "avx512f",
-    "avx512bw",
-    "avx512vl",
-    "avx512_vnni",
-    "avx512_bf16",
-    "avx512_fp16",
-    "amx_tile",
-    "amx_bf16",
-    "amx_int8",
-    "amx_fp16",
-    "asimd",
-    "sve",
-    "sve2",
-)
-# numpy's runtime CPU features (any OS) -> Linux flag names.
-_NUMPY_FEATURES = {
-    "AVX": "avx",
-    "AVX2": "avx2",
-    "FMA3": "fma",
-    "F16C": "f16c",
-    "AVX512F": "avx512f",
-    "AVX512BW": "avx512bw",
-    "AVX512VL": "avx512vl",
-    "AVX512VNNI": "avx512_vnni",
-    "AVX512BF16": "avx512_bf16",
-    "AVX512FP16": "avx512_fp16",
-    "ASIMD": "asimd",
-    "SVE": "sve",
-}
-
-
-def isa_from_flags(flags: Iterable[str]) -> str:
-    """The machine type (a key of ``ISA_LABELS``) of a CPU with these feature flags.
-
-    Args:
-      flags: feature names, case-insensitive, in Linux ``/proc/cpuinfo`` spelling
-        (``avx2``, ``avx512f``, ``avx512_bf16``, ``amx_bf16``; ARM ``asimd``, ``sve``).
-    """
-    f = {x.lower() for x in flags}
-    if "amx_bf16" in f and "amx_tile" in f:
-        return "amx"
-    if "avx512f" in f:
-        return "avx512_bf16" if "avx512_bf16" in f else "avx512"
-    if "avx2" in f:
-        return "avx2"
-    if "avx" in f:
-        return "avx"
-    if "sve" in f:
-        return "sve"
-    if "asimd" in f or "neon" in f:
-        return "neon"
-    return "baseline"
-
-
-def parse_cpuinfo(text: str) -> tuple[str, list[str]]:
-    """``(model name, feature flags)`` of the first CPU in a ``/proc/cpuinfo`` text (x86
-    ``flags`` or ARM ``Features``); ``("", [])`` where absent."""
-    model, flags = "", []
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and not model:
-            model = value.strip()
-        elif key in ("flags", "Features") and not flags:
-            flags = value.split()
-    return model, flags
+# --- The CPU's instruction set: the library's own detection (gae_jax.hardware), which also
+# decides matmul_dtype="auto" and the automatic chain tile.
+ISA_LABELS = hardware.ISA_LABELS
+ISA_FLAGS = hardware.ISA_FLAGS
+isa_from_flags = hardware.isa_from_flags
+parse_cpuinfo = hardware.parse_cpuinfo
 
 
 def cpu_features() -> dict:
-    """The CPU's model, feature flags, machine type (``isa``, ``isa_label``) and where the
-    flags were read: ``/proc/cpuinfo`` (Linux), ``sysctl`` (macOS) or numpy's runtime CPU
-    dispatch table (anything else; it knows no AMX)."""
-    model, flags, source = platform.processor(), [], ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpuinfo_model, flags = parse_cpuinfo(f.read())
-        model, source = cpuinfo_model or model, "/proc/cpuinfo"
-    except OSError:
-        pass
-    if not flags and sys.platform == "darwin":
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(
-                ["sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            # sysctl spells them AVX2, AVX512F, AVX512BF16...; map to the Linux names.
-            names = {k.lower(): v for k, v in _NUMPY_FEATURES.items()}
-            flags = [names.get(x.lower().replace(".", ""), x.lower()) for x in out.split()]
-            if platform.machine() == "arm64":
-                flags.append("asimd")
-            source = "sysctl"
-    if not flags:
-        with contextlib.suppress(ImportError, AttributeError):
-            try:
-                from numpy._core._multiarray_umath import __cpu_features__ as table
-            except ImportError:  # numpy < 2
-                from numpy.core._multiarray_umath import __cpu_features__ as table
-            flags = [name for key, name in _NUMPY_FEATURES.items() if table.get(key)]
-            source = "numpy"
-    isa = isa_from_flags(flags)
-    return {
-        "cpu": model,
-        "isa": isa,
-        "isa_label": ISA_LABELS[isa],
-        "isa_flags": [x for x in ISA_FLAGS if x in {y.lower() for y in flags}],
-        "isa_source": source,
-    }
+    """The CPU's model, flags and machine type (:func:`gae_jax.hardware.cpu_features`)."""
+    return dict(hardware.cpu_features())
 
 
 def results_path(name: str, isa: str | None = None) -> str:

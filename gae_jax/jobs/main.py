@@ -48,12 +48,15 @@ class _Stages:
     """Times named stages and logs, after each, the elapsed time and an ETA for the rest.
 
     A stage's expected duration is the mean of finished stages of the same kind (e.g. the
-    first model's training for the next ones), else of all finished stages so far.
+    first model's training for the next ones), else of all finished stages so far. Besides wall
+    seconds, each stage's CPU seconds (all threads of this process) are kept: on a shared
+    machine they change far less with the load than wall time, so they compare runs.
     """
 
     def __init__(self, plan: list[tuple[str, str]]):
         self.plan = plan  # (kind, name) of every stage, in order
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         self._kinds: dict[str, list[float]] = {}
         self._t0 = time.perf_counter()
 
@@ -61,10 +64,11 @@ class _Stages:
     def stage(self, kind: str, name: str):
         index = self.plan.index((kind, name))
         logging.info("[main] stage %d/%d: %s ...", index + 1, len(self.plan), name)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         yield
         seconds = time.perf_counter() - t0
         self.seconds[name] = seconds
+        self.cpu_seconds[name] = time.process_time() - cpu0
         self._kinds.setdefault(kind, []).append(seconds)
         done = list(self.seconds.values())
         eta = sum(
@@ -73,11 +77,12 @@ class _Stages:
             if n not in self.seconds
         )
         logging.info(
-            "[main] stage %d/%d: %s done in %.1fs | elapsed %.1fs | ETA %.0fs",
+            "[main] stage %d/%d: %s done in %.1fs (CPU %.1fs) | elapsed %.1fs | ETA %.0fs",
             index + 1,
             len(self.plan),
             name,
             seconds,
+            self.cpu_seconds[name],
             self.elapsed,
             eta,
         )
@@ -287,6 +292,7 @@ def _run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
     with stages.stage("figures", "figures"):
         report.write_figures(figures_dir, summary, shown)
     summary["stage_seconds"] = stages.seconds
+    summary["stage_cpu_seconds"] = stages.cpu_seconds
     summary["total_seconds"] = time.perf_counter() - t_start
     summary["machine"] = {
         "cpu_count": os.cpu_count(),
