@@ -8,15 +8,18 @@ The argument is ``VARIANT,DATA``:
   (``daae_gmm``, ``idaae25``, ``gae1``);
 * ``DATA`` -- ``mnist5k`` (embedded), ``mnist`` (TFDS, full MNIST), ``omniglot`` (28x28) or
   ``omniglot105`` (paper 001's 105x105 binary images, 19 train / 1 test per character),
-  ``celeba`` (paper 001 for the adversarial families, paper 000 otherwise), ``svhn``
-  (paper 000), or the full Fashion-MNIST at 28x28: ``fashion`` (the IDX files of Debian's
+  ``celeba`` (paper 001 for the adversarial families, paper 000 otherwise),
+  ``celeba000`` (paper 000's models for every family: its AAE and DAAE), ``svhn``
+  (paper 000, every family), or the full Fashion-MNIST at 28x28: ``fashion`` (the IDX files of Debian's
   ``dataset-fashion-mnist``) or ``fashion_tfds`` (``tfds:fashion_mnist``). The Fashion-MNIST
   configs train the MLP models of paper 001 (``VARIANT`` a family) or, with the ``_conv``
   suffix (``daae_conv``, ``idaae_conv``, ``vae_conv``, ``dvae_conv``), paper 000's DCGAN
   conv encoder and decoder at 28x28.
 
-Plain and denoising AEs/VAEs on MNIST keep base.py's 3000 steps; the paper-001 and paper-004
-models train for the papers' epochs. ``configs/<variant>_<data>.py`` are shims of this.
+Plain and denoising AEs/VAEs on MNIST keep base.py's 3000 steps; the paper-000, paper-001 and
+paper-004 models train for the papers' epochs. The adversarial models of paper 001's data sets
+(MNIST, Omniglot, CelebA) have its discriminator: ReLU without dropout (Sec. IV-A); paper 000's
+and the Fashion-MNIST ones keep the default leaky ReLU with dropout 0.2. ``configs/<variant>_<data>.py`` are shims of this.
 """
 
 import ml_collections
@@ -35,7 +38,17 @@ VARIANTS = {
     "gae": ("gae", {"prior": "aggregate"}),
     "gae1": ("gae", {"prior": "aggregate", "encoder_hidden": (1000,), "decoder_hidden": (1000,)}),
 }
-DATA = ("mnist5k", "mnist", "omniglot", "omniglot105", "celeba", "svhn", "fashion", "fashion_tfds")
+DATA = (
+    "mnist5k",
+    "mnist",
+    "omniglot",
+    "omniglot105",
+    "celeba",
+    "celeba000",
+    "svhn",
+    "fashion",
+    "fashion_tfds",
+)
 _TFDS = {
     "mnist": "tfds:mnist",
     "omniglot": "tfds:omniglot",
@@ -74,26 +87,30 @@ def get_config(arg: str = "dae,mnist5k") -> ml_collections.ConfigDict:
     config.model.update(overrides)
     if data in _FASHION:
         _fashion_mnist(config, _FASHION[data], conv)
-    elif data in ("celeba", "svhn"):
+    elif data in ("celeba", "celeba000", "svhn"):
         _paper000_conv(config, "tfds:svhn_cropped" if data == "svhn" else "tfds:celeb_a")
-        if spec.adversarial:
+        if spec.adversarial and data == "celeba":
             _paper001_celeba(config, spec.denoising)
+            _paper001_discriminator(config)
     else:
         config.data.name = _TFDS.get(data, "mnist5k")
         if data in _OMNIGLOT_TRAIN:
             _paper001_omniglot(config, _OMNIGLOT_TRAIN[data])
         elif spec.adversarial or family == "gae":  # paper 001 Table III, paper 004: 100 epochs
             config.train.num_steps = base.epochs_to_steps(config, 100)
+        if spec.adversarial:
+            _paper001_discriminator(config)
     return config
 
 
 def _paper000_conv(config: ml_collections.ConfigDict, data_name: str) -> None:
-    """Paper 000's DCGAN-style conv models on 64x64 images: 200-D code, Adam 2e-4, beta1 0.5,
-    and for the denoising families the corruption N(x, 0.25 I), i.e. sigma = 0.5."""
+    """Paper 000's DCGAN-style conv models on 64x64 images (Sec. 5): 200-D code, Adam 2e-4,
+    beta1 0.5, 20 epochs of the training split, and for the denoising families the corruption
+    N(x, 0.25 I), i.e. sigma = 0.5; its adversary is base.py's (leaky ReLU, dropout)."""
     config.data.name = data_name
     config.model.architecture = "dcgan"
     config.model.latent_dim = 200
-    config.train.num_steps = 100_000
+    config.train.num_steps = base.epochs_to_steps(config, 20)
     config.train.checkpoint_every = 5000
     config.train.log_every = 200
 
@@ -126,13 +143,22 @@ def _paper001_omniglot(config: ml_collections.ConfigDict, num_train: int) -> Non
     config.train.checkpoint_every = 5000
 
 
+def _paper001_discriminator(config: ml_collections.ConfigDict) -> None:
+    """Paper 001 Sec. IV-A's adversary: "intermediate layers of the network have ReLU activation
+    functions", and no dropout is mentioned."""
+    config.model.disc_activation = "relu"
+    config.model.disc_dropout = 0.0
+
+
 def _paper001_celeba(config: ml_collections.ConfigDict, denoising: bool) -> None:
-    """Paper 001's CelebA models: paper 000's conv encoder and decoder, a 3-layer MLP
-    discriminator (1000-1000-1), 200-D N(0, I) prior, RMSprop lr 1e-4 with momentum 0.1, batch
-    64, 100 epochs; sigma 0.25 and M = 5 (its Fig. 5 iDAAE) for the denoising families."""
+    """Paper 001's CelebA models (Sec. IV-C): paper 000's conv encoder and decoder, a 3-layer
+    MLP discriminator (1000-1000-1), 200-D N(0, I) prior, "RMSprop with learning rate 1e-4 and
+    momentum 0.1 for training the discriminator" (the autoencoder and the encoder's
+    prior-matching updates: Adam at the same rate, the paper's other optimiser), batch 64, 100
+    epochs; sigma 0.25 and M = 5 (its Fig. 5 iDAAE) for the denoising families."""
     if denoising:
         config.model.corruption_level = 0.25
-    config.train.optimizer = "rmsprop"
+    config.train.disc_optimizer = "rmsprop"
     config.train.learning_rate = 1e-4
     config.train.momentum = 0.1
     config.train.num_steps = base.epochs_to_steps(config, 100)

@@ -44,12 +44,16 @@ def build_model(model_cfg: config_lib.ModelConfig, image_shape) -> models.Autoen
 
 
 def build_optimizer(
-    train_cfg: config_lib.TrainConfig, learning_rate: float | None = None
+    train_cfg: config_lib.TrainConfig,
+    learning_rate: float | None = None,
+    optimizer: str | None = None,
 ) -> optax.GradientTransformation:
-    """The configured optimizer at ``learning_rate`` (default: ``train.learning_rate``)."""
+    """The configured optimizer at ``learning_rate`` (default: ``train.learning_rate``);
+    ``optimizer`` (a name of ``config.OPTIMIZERS``) replaces ``train.optimizer``."""
     t = train_cfg
     lr = t.learning_rate if learning_rate is None else learning_rate
-    return make_optimizer(t.optimizer, float(lr), b1=t.b1, b2=t.b2, momentum=t.momentum)
+    name = optimizer or t.optimizer
+    return make_optimizer(name, float(lr), b1=t.b1, b2=t.b2, momentum=t.momentum)
 
 
 def model_corruption(model_cfg: config_lib.ModelConfig) -> corruption_lib.Corruption:
@@ -102,11 +106,15 @@ def build_adversary(cfg: config_lib.ExperimentConfig) -> adversarial.Adversary |
         return None
     return adversarial.Adversary(
         discriminator=models.Discriminator(
-            m.disc_hidden, m.disc_dropout, matmul_dtype=m.matmul_dtype
+            m.disc_hidden,
+            m.disc_dropout,
+            matmul_dtype=m.matmul_dtype,
+            activation=m.disc_activation,
         ),
         prior=build_prior(m),
-        disc_tx=build_optimizer(t, t.disc_learning_rate or t.learning_rate),
-        gen_tx=build_optimizer(t, t.gen_learning_rate or t.learning_rate),
+        disc_tx=build_optimizer(t, t.disc_learning_rate, t.disc_optimizer),
+        gen_tx=build_optimizer(t, t.gen_learning_rate, t.gen_optimizer),
+        generator_loss=m.generator_loss,
     )
 
 

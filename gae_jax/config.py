@@ -116,9 +116,14 @@ class ModelConfig:
     gmm_components: int = 10
     gmm_radius: float = 4.0
     gmm_std: float = 0.5
-    # Adversary of aae/daae/idaae on z: leaky-ReLU MLP with dropout (paper 001 MNIST: 1000-1000-1).
+    # Adversary of aae/daae/idaae on z: an MLP (paper 001 MNIST: 1000-1000-1) with paper 000's
+    # leaky ReLU and dropout 0.2 by default; paper 001 Sec. IV-A uses "relu" without dropout.
     disc_hidden: tuple[int, ...] = (1000, 1000)
     disc_dropout: float = 0.2
+    disc_activation: str = "leaky_relu"  # see models.DISC_ACTIVATIONS
+    # The encoder's prior-matching loss (losses.GENERATOR_LOSSES): "non_saturating" -log D, or
+    # paper 001's own "saturating" log(1 - D) (eq. 2, Alg. 1).
+    generator_loss: str = "non_saturating"
     # idaae: M corruptions of each x whose encodings are averaged into its fake code (Alg. 2).
     integration_samples: int = 5
     # gae: loss weights of lambda1 sum mu^2 - lambda2 sum(1 + log s^2 - s^2) (paper 004 gives no
@@ -183,10 +188,14 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     eval_batch_size: int = 500
-    # Adversarial families: learning rates of the discriminator and of the prior-matching
-    # (generator) updates of the encoder; None: learning_rate. Same optimizer and betas.
+    # Adversarial families: learning rates and optimizers (see OPTIMIZERS) of the discriminator
+    # and of the prior-matching (generator) updates of the encoder; None: learning_rate /
+    # optimizer. Betas and momentum are shared. Paper 001's CelebA models train the
+    # discriminator with RMSprop (Sec. IV-C) and the autoencoder with Adam.
     disc_learning_rate: float | None = None
     gen_learning_rate: float | None = None
+    disc_optimizer: str | None = None
+    gen_optimizer: str | None = None
     # A NaN/Inf loss or parameter: "stop" with an error naming the step (the latest checkpoint
     # stays the last good one), or "skip" the batch's update and count it (skipped_steps).
     on_non_finite: str = "stop"
@@ -590,6 +599,12 @@ def _validate_train(train: TrainConfig) -> None:
         train.optimizer in OPTIMIZERS,
         f"config.train.optimizer={train.optimizer!r}; valid: {OPTIMIZERS}",
     )
+    for name in ("disc_optimizer", "gen_optimizer"):
+        value = getattr(train, name)
+        _check(
+            value is None or value in OPTIMIZERS,
+            f"config.train.{name}={value!r}; valid: {OPTIMIZERS}, or None to use optimizer",
+        )
     _check(train.learning_rate > 0, f"config.train.learning_rate={train.learning_rate} must be > 0")
     for name in ("b1", "b2", "momentum"):
         value = getattr(train, name)
@@ -703,6 +718,16 @@ def _validate_prior_and_adversary(model: ModelConfig) -> None:
     _check(
         0 <= model.disc_dropout < 1,
         f"config.model.disc_dropout={model.disc_dropout} must be in [0, 1)",
+    )
+    _check(
+        model.disc_activation in models.DISC_ACTIVATIONS,
+        f"config.model.disc_activation={model.disc_activation!r}; "
+        f"valid: {models.DISC_ACTIVATIONS}",
+    )
+    _check(
+        model.generator_loss in losses.GENERATOR_LOSSES,
+        f"config.model.generator_loss={model.generator_loss!r}; "
+        f"valid: {tuple(losses.GENERATOR_LOSSES)}",
     )
     _check(
         model.integration_samples >= 1,

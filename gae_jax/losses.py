@@ -77,6 +77,20 @@ def generator_loss(fake_logits: jax.Array) -> jax.Array:
     return jax.nn.softplus(-fake_logits)
 
 
+def saturating_generator_loss(fake_logits: jax.Array) -> jax.Array:
+    """Paper 001 eq. 2's log(1 - D(z_fake)) = -softplus(logit), float32[B], to be minimised.
+
+    Its gradient vanishes while the discriminator confidently rejects the encodings (D -> 0),
+    which is why :func:`generator_loss` (-log D) is the default.
+    """
+    return -jax.nn.softplus(fake_logits)
+
+
+# Prior-matching losses of the encoder by name: "non_saturating" -log D(z_fake) (the default)
+# or paper 001's own "saturating" log(1 - D(z_fake)).
+GENERATOR_LOSSES = {"non_saturating": generator_loss, "saturating": saturating_generator_loss}
+
+
 def pairwise_reconstruction_loss(name: str, logits: jax.Array, x: jax.Array) -> jax.Array:
     """``reconstruction_loss(name)`` of every target against every decoded code.
 

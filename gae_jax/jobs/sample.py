@@ -33,7 +33,7 @@ from gae_jax import workdir as workdir_lib
 from gae_jax.jobs import cluster
 from gae_jax.jobs.common import named_key
 from gae_jax.models import Autoencoder, AutoencoderFns, model_variables
-from gae_jax.samplers import Kernel, conditionals, starts, steps_for_samples
+from gae_jax.samplers import Kernel, starts, steps_for_samples
 from gae_jax.train.state import TrainState
 from gae_jax.workdir import SAMPLES_DIR
 
@@ -178,20 +178,22 @@ def sample_latent(ctx: _Context) -> None:
     _save_step_grids(ctx, "latent", images, f"{kind} chain from prior samples")
 
 
-def sample_interpolation(ctx: _Context) -> None:
-    """Slerp paths between encodings of test images, refined by latent-chain steps.
+def slerp_endpoints(fns: AutoencoderFns, variables: dict, images: np.ndarray) -> jax.Array:
+    """The codes slerp paths run between: the posterior means of q(z|x) of ``images``
+    (float32[N, H, W, C]) -> float32[N, D]. Paper 000 Sec. 5 interpolates between encodings;
+    a VAE's draws would add the posterior's noise to both ends."""
+    return jax.jit(fns.encode)(variables, images).mean
 
-    The endpoints are the posterior means of q(z|x) (paper 000 Sec. 5 interpolates between
-    encodings; a VAE's draws would add the posterior's noise to both ends)."""
+
+def sample_interpolation(ctx: _Context) -> None:
+    """Slerp paths between encodings (posterior means, :func:`slerp_endpoints`) of test images,
+    refined by latent-chain steps."""
     s = ctx.sampler
     d = ctx.cfg.data
     test = data.load_split(d, "test").images
     chosen = np.random.default_rng(s.seed).choice(len(test), 2 * s.slerp_pairs, replace=False)
     endpoints = test[chosen]
-    encode_mean = conditionals.code_draw(ctx.fns.encode, "mean")
-    z_ends = jax.jit(starts.encode_data, static_argnums=1)(
-        ctx.key("slerp_encode"), encode_mean, ctx.variables, endpoints
-    )
+    z_ends = slerp_endpoints(ctx.fns, ctx.variables, endpoints)
     paths = starts.slerp_paths(z_ends[0::2], z_ends[1::2], s.slerp_points)
     record = (s.slerp_steps,) if s.slerp_steps else ()
     state0, _, refined = _run_chains(

@@ -12,7 +12,7 @@ from gae_jax.models.adapter import (
 )
 from gae_jax.models.autoencoder import POSTERIORS, Autoencoder, Posterior, Reconstruction
 from gae_jax.models.conv import SUPPORTED_SIZES, DCGANDecoder, DCGANEncoder
-from gae_jax.models.discriminator import Discriminator
+from gae_jax.models.discriminator import DISC_ACTIVATIONS, Discriminator
 from gae_jax.models.mlp import MATMUL_DTYPES, MLPDecoder, MLPEncoder
 
 ARCHITECTURES = ("mlp", "dcgan")
@@ -65,6 +65,7 @@ def build_autoencoder(
 __all__ = [
     "ARCHITECTURES",
     "BATCH_STATS_MODES",
+    "DISC_ACTIVATIONS",
     "Autoencoder",
     "AutoencoderFns",
     "DCGANDecoder",

@@ -7,8 +7,9 @@ Each minibatch runs three updates in the order of paper 001's Algorithm 1, each 
    C is the identity for ``aae``), updating the encoder and decoder with ``state.opt_state``;
 2. :func:`make_discriminator_step`: real = prior samples, fake = encodings, updating
    ``state.disc_params`` with ``state.disc_opt_state``;
-3. :func:`make_generator_step`: the non-saturating loss -log D(fake) on the encoder only,
-   with ``state.gen_opt_state``.
+3. :func:`make_generator_step`: the prior-matching loss on the encoder only, with
+   ``state.gen_opt_state``: the non-saturating -log D(fake) (default) or paper 001's own
+   saturating log(1 - D(fake)) (eq. 2, Alg. 1 line 18; ``Adversary.generator_loss``).
 
 The fake code of x is the mean of M encodings of M independent corruptions of x
 (:func:`make_fake_codes`; Algorithm 2). M = 1 gives the ``aae`` (identity corruption) and
@@ -47,6 +48,7 @@ class Adversary(NamedTuple):
     prior: priors.Prior  # the target distribution of the codes
     disc_tx: optax.GradientTransformation  # optimiser of the discriminator
     gen_tx: optax.GradientTransformation  # optimiser of the encoder's prior-matching updates
+    generator_loss: str = "non_saturating"  # a key of losses.GENERATOR_LOSSES
 
 
 def init_adversary(
@@ -148,12 +150,19 @@ def make_discriminator_step(adversary: Adversary, fake_codes: FakeCodesFn) -> st
 
 
 def make_generator_step(adversary: Adversary, fake_codes: FakeCodesFn) -> steps.StepFn:
-    """One prior-matching update of the encoder on ``generator_loss(D(fake_codes(x)))``.
+    """One prior-matching update of the encoder on the adversary's ``generator_loss`` of
+    ``D(fake_codes(x))`` (:data:`gae_jax.losses.GENERATOR_LOSSES`).
 
     Only ``params["encoder"]`` changes (the decoder takes no part; the discriminator is held
     fixed), with ``state.gen_opt_state``. Leaves ``state.step`` unchanged. Metric: ``gen_loss``.
     """
     disc, gen_tx = adversary.discriminator, adversary.gen_tx
+    if adversary.generator_loss not in losses.GENERATOR_LOSSES:
+        raise ValueError(
+            f"generator_loss must be one of {tuple(losses.GENERATOR_LOSSES)}, "
+            f"got {adversary.generator_loss!r}"
+        )
+    gen_loss_fn = losses.GENERATOR_LOSSES[adversary.generator_loss]
 
     def step(state: TrainState, batch: jax.Array, rng_key: jax.Array):
         k_fake, k_dropout = jax.random.split(jax.random.fold_in(rng_key, state.step))
@@ -164,7 +173,7 @@ def make_generator_step(adversary: Adversary, fake_codes: FakeCodesFn) -> steps.
             logits = disc.apply(
                 {"params": state.disc_params}, z_fake, train=True, rngs={"dropout": k_dropout}
             )
-            loss = losses.generator_loss(logits).mean()
+            loss = gen_loss_fn(logits).mean()
             return loss, ({"gen_loss": loss}, batch_stats)
 
         encoder_params = state.params["encoder"]

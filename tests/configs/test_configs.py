@@ -80,8 +80,8 @@ def test_paper_choices_reach_the_configs():
     assert get("daae_mnist").train.num_steps == 100 * (54_000 // 64)
     assert get("dae_mnist5k").train.num_steps == 3000
     celeba = get("idaae_celeba")
-    assert (celeba.model.corruption_level, celeba.train.optimizer) == (0.25, "rmsprop")
+    assert (celeba.model.corruption_level, celeba.train.disc_optimizer) == (0.25, "rmsprop")
     assert get("dvae_celeba").model.corruption_level == 0.5  # paper 000
-    assert get("dvae_celeba").train.num_steps == 100_000
+    assert get("dvae_celeba").train.num_steps == 20 * (162_770 // 64)  # paper 000: 20 epochs
     assert get("idaae_omniglot").model.decoder_hidden == (1000,) * 6
     assert get("gae1_mnist5k").model.encoder_hidden == (1000,)

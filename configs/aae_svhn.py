@@ -1,0 +1,7 @@
+"""Paper 000's conv AAE on SVHN (cropped, resized to 64x64): 200-D code, Adam 2e-4, 20 epochs."""
+
+from configs import models
+
+
+def get_config():
+    return models.get_config("aae,svhn")
