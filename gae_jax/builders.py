@@ -23,7 +23,7 @@ from jax.sharding import Mesh
 from gae_jax import config as config_lib
 from gae_jax import corruption as corruption_lib
 from gae_jax import data as data_lib
-from gae_jax import evaluation, models, parallel, priors, samplers
+from gae_jax import evaluation, hardware, models, parallel, priors, samplers
 from gae_jax.train import adversarial, gae, steps
 from gae_jax.train.state import TrainState, create_train_state, make_optimizer
 
@@ -39,8 +39,15 @@ def build_model(model_cfg: config_lib.ModelConfig, image_shape) -> models.Autoen
         decoder_hidden=model_cfg.decoder_hidden,
         activation=model_cfg.activation,
         conv_width=model_cfg.conv_width,
-        matmul_dtype=model_cfg.matmul_dtype,
+        matmul_dtype=matmul_dtype(model_cfg) if model_cfg.architecture == "mlp" else "float32",
     )
+
+
+def matmul_dtype(model_cfg: config_lib.ModelConfig) -> str:
+    """``config.model.matmul_dtype`` with ``"auto"`` resolved for this machine
+    (:func:`gae_jax.hardware.auto_matmul_dtype`); parameters and checkpoints are float32
+    whatever it is, so a model trained on one machine type samples on another."""
+    return hardware.resolve_matmul_dtype(model_cfg.matmul_dtype)
 
 
 def build_optimizer(
@@ -108,7 +115,7 @@ def build_adversary(cfg: config_lib.ExperimentConfig) -> adversarial.Adversary |
         discriminator=models.Discriminator(
             m.disc_hidden,
             m.disc_dropout,
-            matmul_dtype=m.matmul_dtype,
+            matmul_dtype=matmul_dtype(m),
             activation=m.disc_activation,
         ),
         prior=build_prior(m),
@@ -254,10 +261,16 @@ def build_mesh(cfg: config_lib.ExperimentConfig) -> Mesh:
 
 
 def sampler_fns(model, sampler_cfg: config_lib.SamplerConfig) -> models.AutoencoderFns:
-    """The model's pure functions with the sampler's batch-norm mode and tile."""
+    """The model's pure functions with the sampler's batch-norm mode and tiles: statistics
+    groups of ``bn_tile_size`` chains, networks run over ``chain_tile_size`` chains of each of
+    the ``num_devices`` shards at a time (:func:`gae_jax.models.adapter.map_chain_tiles`)."""
     s = sampler_cfg
     return models.autoencoder_fns(
-        model, batch_stats_mode=s.batch_stats_mode, bn_tile_size=s.bn_tile_size or None
+        model,
+        batch_stats_mode=s.batch_stats_mode,
+        bn_tile_size=s.bn_tile_size or None,
+        chain_tile_size=s.chain_tile_size,
+        num_shards=parallel.make_mesh(s.num_devices).devices.size,
     )
 
 
@@ -503,6 +516,7 @@ __all__ = [
     "init_state",
     "latent_corruption",
     "latent_kernel",
+    "matmul_dtype",
     "model_corruption",
     "reinjection_kernel",
     "run_chains",

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import ml_collections
 
-from gae_jax import corruption, losses, models, priors
+from gae_jax import corruption, hardware, losses, models, priors
 from gae_jax import data as data_lib
 from gae_jax.models.adapter import BATCH_STATS_MODES
 
@@ -142,7 +142,8 @@ class ModelConfig:
     gae_estep_every: int = 0
     # Operand dtype of the MLPs' and the discriminator's matrix products: "bfloat16" (float32
     # parameters and accumulation) is about twice as fast where the hardware has bf16 dot
-    # products; see models.MATMUL_DTYPES.
+    # products; see models.MATMUL_DTYPES. "auto": bfloat16 where measured faster on this
+    # machine (gae_jax.hardware.auto_matmul_dtype), else float32.
     matmul_dtype: str = "float32"
 
     @property
@@ -211,6 +212,11 @@ class MeshConfig:
     ``chains`` axis instead."""
 
     data: int = 0  # devices the batch is split across; 0 = all
+    # True: every device computes the whole batch (gathered from the shards the processes read),
+    # so the step has no cross-device sums and its results are bitwise the same on any number of
+    # devices and processes, at the cost of the data-parallel speed-up (README "Running on a pod").
+    # False: the batch is split and XLA sums gradients across devices, equal up to float rounding.
+    topology_exact: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,6 +232,11 @@ class SamplerConfig:
     # chains share statistics, 0 = all chains of a run. See BATCH_STATS_MODES.
     batch_stats_mode: str = "minibatch"
     bn_tile_size: int = 0
+    # The networks run over tiles of this many consecutive chains of each device, one after
+    # another: same samples, faster GEMMs for many chains. 0 = automatic
+    # (gae_jax.hardware.auto_chain_tile_size); with minibatch batch norm a multiple of
+    # bn_tile_size. See gae_jax.models.adapter.map_chain_tiles.
+    chain_tile_size: int = 0
     # Every kernel's x ~ p(x|z) and z ~ q(z|x): see DECODE_MODES and ENCODE_MODES. decode_sd is
     # the pixel noise of "sample" for continuous (mse) decoders. The old bernoulli_decode=True is
     # decode="sample" (translated when an old config is read).
@@ -555,11 +566,11 @@ def _validate_model(model: ModelConfig) -> None:
     )
     _check(model.conv_width > 0, f"config.model.conv_width={model.conv_width} must be positive")
     _check(
-        model.matmul_dtype in models.MATMUL_DTYPES,
-        f"config.model.matmul_dtype={model.matmul_dtype!r}; valid: {models.MATMUL_DTYPES}",
+        model.matmul_dtype in hardware.MATMUL_DTYPE_CHOICES,
+        f"config.model.matmul_dtype={model.matmul_dtype!r}; valid: {hardware.MATMUL_DTYPE_CHOICES}",
     )
     _check(
-        model.matmul_dtype == "float32" or model.architecture == "mlp",
+        model.matmul_dtype in ("float32", "auto") or model.architecture == "mlp",
         f"config.model.matmul_dtype={model.matmul_dtype!r} with architecture "
         f"{model.architecture!r}; valid: 'float32' (bfloat16 is for architecture 'mlp')",
     )
@@ -766,6 +777,7 @@ def _validate_sampler(s: SamplerConfig) -> None:
         _check(value > 0, f"config.sampler.{name}={value} must be positive")
     for name in (
         "bn_tile_size",
+        "chain_tile_size",
         "num_devices",
         "slerp_steps",
         "reinjection_step_size",
@@ -798,6 +810,12 @@ def _validate_sampler(s: SamplerConfig) -> None:
                 f"config.sampler.bn_tile_size={s.bn_tile_size} must divide {name}={n} (or "
                 "exceed it), or be 0 to normalise all chains of a run together",
             )
+    _check(
+        not (s.batch_stats_mode == "minibatch" and s.bn_tile_size and s.chain_tile_size)
+        or s.chain_tile_size % s.bn_tile_size == 0,
+        f"config.sampler.chain_tile_size={s.chain_tile_size} must be a multiple of "
+        f"bn_tile_size={s.bn_tile_size} (a tile holds whole batch-statistics groups), or 0",
+    )
     if s.corruption != "model":
         _check_corruption(s.corruption, s.corruption_level, "config.sampler", also=("model",))
     _check(
