@@ -231,6 +231,8 @@ class _Progress:
         self.t0 = time.perf_counter()
 
     def finished(self, kind: str, what: str, seconds: float, skipped: bool) -> None:
+        """Logs stage ``what`` of ``kind`` as done (``skipped``: stored, or the same chain as
+        an earlier variant)."""
         self.done[kind] += 1
         if not skipped:
             self.seconds[kind].append(seconds)
@@ -245,7 +247,7 @@ class _Progress:
             self.done[kind],
             self.total[kind],
             what,
-            "stored, skipped" if skipped else f"{seconds:.1f}s",
+            "skipped" if skipped else f"{seconds:.1f}s",
             time.perf_counter() - self.t0,
             eta,
         )
@@ -439,6 +441,7 @@ def _measure_model(
             metrics = evaluation.per_step_metrics(images, m.reference, mesh=m.mesh)
             result = {
                 "settings": settings,
+                "transition": builders.describe_transition("latent", cfg.model, run_sampler),
                 "steps": list(run_sampler.record_steps),
                 "metrics": {k: np.asarray(x).tolist() for k, x in metrics.items()},
                 "non_finite_chains": stats["non_finite"]["chains"],
@@ -507,7 +510,12 @@ def _write_outputs(
             if same[v.name] != v.name:
                 continue
             over_seeds = aggregate_seeds([by_seed[s]["variants"][v.name] for s in seeds])
-            models[name]["variants"][v.name] = {"label": v.label(batch_norm), **over_seeds}
+            models[name]["variants"][v.name] = {
+                "label": v.label(batch_norm),
+                # (results stored before transitions were recorded have none)
+                "transition": by_seed[seeds[0]]["variants"][v.name].get("transition"),
+                **over_seeds,
+            }
             steps, stats = over_seeds["steps"], over_seeds["summary"]
             curves[name][v.label(batch_norm)] = {
                 "steps": steps,

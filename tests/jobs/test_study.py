@@ -89,7 +89,9 @@ def test_per_variant_metric_keys(study_run):
         model = summary["models"][name]
         assert model["batch_norm"] is False and model["seeds"] == [0]
         assert sorted(model["variants"]) == VARIANTS
-        for variant in model["variants"].values():
+        for vname, variant in model["variants"].items():
+            draw = "Bernoulli(D(z))" if vname.startswith("sample") else "= D(z)"
+            assert draw in variant["transition"] and "gaussian 0.5" in variant["transition"]
             assert variant["steps"] == [0, 1, 2]
             for key in MEASURES:
                 per_seed = np.asarray(variant["per_seed"][key])
