@@ -77,10 +77,11 @@ def map_chain_tiles(fn: Callable, x: jax.Array, tile_size: int, num_shards: int 
 
     Exact where ``fn`` treats chains independently, or couples them only within groups that
     divide both ``tile_size`` and the shard: every chain's output is computed from the same
-    inputs by the same operations. For the library's networks the results are bitwise the
-    untiled ones on XLA:CPU (tests/samplers/test_chain_tiling.py); for an arbitrary ``fn``,
-    XLA may fuse a multiply and an add into one FMA at one row count and not at another, so
-    they agree to float rounding. The last tile of a shard is padded with copies of its last
+    inputs by the same operations. For the library's MLPs at the automatic tile size the
+    results are bitwise the untiled ones on XLA:CPU (tests/samplers/test_chain_tiling.py);
+    otherwise XLA may compile another row count differently (another dot kernel for a few
+    rows, another convolution algorithm, a multiply-add fused into an FMA or not), so they
+    agree to float rounding. The last tile of a shard is padded with copies of its last
     chain, which are dropped. A chain count that ``num_shards`` does not divide is tiled as
     one shard.
 
@@ -138,7 +139,7 @@ def _tile_size(
         raise ValueError(
             f"chain_tile_size={chain_tile_size} with minibatch batch norm needs statistics "
             f"groups (bn_tile_size={bn_tile_size}) that divide the {chains_per_shard} chains of "
-            "a shard; valid: chain_tile_size=0 (automatic) or None, or such a bn_tile_size"
+            "a shard; valid: chain_tile_size=0 (automatic: untiled here), or such a bn_tile_size"
         )
     if chain_tile_size == 0:
         return max(bn_tile_size, tile // bn_tile_size * bn_tile_size)
