@@ -324,6 +324,8 @@ def save_study_figure(
             if key in reference:
                 ax.axhline(reference[key], color="k", ls="--", lw=1, label="real images")
             ax.set_xscale("symlog", linthresh=1.0)
+            steps = sorted({t for curve in curves[model].values() for t in curve["steps"]})
+            ax.set_xticks(steps, [str(t) for t in steps])
             if r == 0:
                 ax.set_title(model, fontsize=10)
             if c == 0:

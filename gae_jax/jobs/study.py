@@ -75,10 +75,10 @@ PANELS = (
 # The table's measures: (key, column label, decimals).
 TABLE_MEASURES = (
     ("frechet", "classifier FD (lower is better)", 1),
-    ("precision", "precision", 3),
-    ("recall", "recall", 3),
+    ("precision", "precision", 2),
+    ("recall", "recall", 2),
     ("density", "density", 2),
-    ("coverage", "coverage", 3),
+    ("coverage", "coverage", 2),
 )
 # Per-step measures kept per result (class_fractions, a [steps, classes] array, is kept too).
 _SCALAR_KEYS = (
