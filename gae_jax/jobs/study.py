@@ -334,6 +334,7 @@ def _run_study(config, workdir: str, results_path: str | None, command: str) -> 
     n_real = min(first.sampler.num_chains, len(train))
     real = evaluation.per_step_metrics(train.images[None, :n_real], reference, mesh=mesh)
     real = {k: float(np.asarray(real[k])[0]) for k in _SCALAR_KEYS}
+    measuring = Measuring(variants, study, reference, measure_settings, train.images, mesh)
 
     per_seed: dict[str, dict[str, dict[int, dict]]] = {n: {} for n in names}
     info: dict[str, dict] = {n: {"family": experiments[n].model.family} for n in names}
@@ -367,7 +368,7 @@ def _run_study(config, workdir: str, results_path: str | None, command: str) -> 
                 batch_norm,
                 trained["step"],
                 os.path.join(workdir, RESULTS_DIR, name, f"seed_{seed}"),
-                Measuring(variants, study, reference, measure_settings, train.images, mesh),
+                measuring,
                 progress,
             )
         summary = _write_outputs(
