@@ -15,8 +15,9 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 _HELPERS = {"__init__", "tables"}
 _TABLES = sorted(p.stem for p in CONFIGS.glob("paper00*_*.py"))
 _JOBS = ["quickstart"]
+_STUDIES = sorted(p.stem for p in CONFIGS.glob("study_*.py"))
 _EXPERIMENTS = sorted(
-    p.stem for p in CONFIGS.glob("*.py") if p.stem not in {*_HELPERS, *_TABLES, *_JOBS}
+    p.stem for p in CONFIGS.glob("*.py") if p.stem not in {*_HELPERS, *_TABLES, *_JOBS, *_STUDIES}
 )
 
 
@@ -60,6 +61,13 @@ def test_the_quickstart_job_config_validates():
     assert list(experiments) == ["aae", "daae", "idaae"]
     assert evaluation == config_lib.EvaluationConfig()
     assert {e.model.encoder_hidden for e in experiments.values()} == {(512, 512)}
+
+
+@pytest.mark.parametrize("name", _STUDIES)
+def test_study_configs_validate(name):
+    experiments, _, study = config_lib.validate_study(_load(f"{name}.py"))
+    assert {"vae", "aae", "daae", "gae"} <= set(experiments)
+    assert study.seeds and all(m in experiments for m in study.epochs)
 
 
 def test_models_config_covers_its_grid_and_refuses_unknown_arguments():
