@@ -11,13 +11,15 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 from absl import logging
+from etils import epath
 
 from gae_jax import builders, checkpoint, data, parallel, plotting, resources
 from gae_jax import config as config_lib
 from gae_jax import workdir as workdir_lib
 from gae_jax.evaluation import prior_match
+from gae_jax.jobs import cluster
 from gae_jax.train import steps
-from gae_jax.train.loop import check_finite, dispatch_end, jit_train_steps
+from gae_jax.train.loop import check_finite, dispatch_end, jit_train_steps, make_evaluate
 from gae_jax.train.writer import MetricWriter, Progress
 
 
@@ -60,7 +62,7 @@ def train_and_evaluate(
         builders.init_state, cfg, model, builders.build_optimizer(cfg.train), train_ds.image_shape
     )
     resources.check_training(cfg, train_ds.image_shape, model, jax.eval_shape(init))
-    os.makedirs(workdir, exist_ok=True)
+    epath.Path(workdir).mkdir(parents=True, exist_ok=True)
     try:
         with workdir_lib.locked(workdir):
             return _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change)
@@ -111,14 +113,20 @@ def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict
     )
     step_fn = steps.skip_non_finite(step_fn) if skip else step_fn
     # Batches arrive as records (uint8); the step converts them to float32 on the device.
-    train_steps = jit_train_steps(data.with_float_images(step_fn, train_ds.scale), mesh)
-    eval_step = jax.jit(
-        steps.make_eval_step(model, corruption=builders.model_corruption(cfg.model))
+    train_steps = jit_train_steps(
+        data.with_float_images(step_fn, train_ds.scale),
+        mesh,
+        topology_exact=cfg.mesh.topology_exact,
+    )
+    evaluate = make_evaluate(
+        steps.make_eval_step(model, corruption=builders.model_corruption(cfg.model)),
+        mesh,
+        t.eval_batch_size,
     )
     latent_eval = builders.build_latent_eval(cfg, model, adversary, train_images)
 
     def run_eval(state, ds):
-        metrics = steps.evaluate(eval_step, state, ds.images, t.eval_batch_size, eval_key)
+        metrics = evaluate(state, ds.images, eval_key)
         if latent_eval is not None:
             metrics.update(prior_match.latent_metrics(*latent_eval(state, ds.images)))
         return metrics
@@ -225,8 +233,9 @@ def _write_latent_report(workdir: str, latents, prior, *, title: str) -> None:
     """Paper 001's Fig. 2 (encodings of clean and corrupted data against the prior) and the
     codes' moments, into ``workdir``."""
     fig = plotting.encoding_histogram_figure(prior_match.labelled_sets(latents), title=title)
-    if workdir_lib.is_writer():
-        fig.savefig(os.path.join(workdir, workdir_lib.HISTOGRAM_FILE), dpi=100)
+    cluster.write_output(
+        os.path.join(workdir, workdir_lib.HISTOGRAM_FILE), lambda p: fig.savefig(p, dpi=100)
+    )
     moments = prior_match.latent_moments(latents, prior, title=title)
     workdir_lib.write_json(os.path.join(workdir, workdir_lib.MOMENTS_FILE), moments, indent=1)
 

@@ -358,16 +358,3 @@ def make_eval_step(model, *, corruption: corruption_lib.Corruption = corruption_
 
     return eval_step
 
-
-def evaluate(eval_step, state: TrainState, images, batch_size: int, rng_key) -> dict[str, float]:
-    """Means of ``eval_step``'s per-example metrics over all of ``images`` (padded last batch)."""
-    from gae_jax.data import iterate_batches
-
-    totals: dict[str, float] = {}
-    count = 0
-    for i, (batch, valid) in enumerate(iterate_batches(images, batch_size)):
-        metrics = eval_step(state, jnp.asarray(batch), jax.random.fold_in(rng_key, i))
-        for name, values in metrics.items():
-            totals[name] = totals.get(name, 0.0) + float(jnp.sum(values[:valid]))
-        count += valid
-    return {name: total / count for name, total in totals.items()}
