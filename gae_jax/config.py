@@ -732,8 +732,7 @@ def _validate_prior_and_adversary(model: ModelConfig) -> None:
     )
     _check(
         model.disc_activation in models.DISC_ACTIVATIONS,
-        f"config.model.disc_activation={model.disc_activation!r}; "
-        f"valid: {models.DISC_ACTIVATIONS}",
+        f"config.model.disc_activation={model.disc_activation!r}; valid: {models.DISC_ACTIVATIONS}",
     )
     _check(
         model.generator_loss in losses.GENERATOR_LOSSES,

@@ -499,9 +499,7 @@ class TfdsSource(Source):
     Opening it reads every record's label once (32,460 records).
     """
 
-    def __init__(
-        self, name: str, split: str, *, data_dir: str | None = None, holdout: bool = True
-    ):
+    def __init__(self, name: str, split: str, *, data_dir: str | None = None, holdout: bool = True):
         if name not in TFDS_NAMES:
             raise ValueError(f"unsupported TFDS dataset {name!r}; supported: {TFDS_NAMES}")
         if split not in SPLITS:

@@ -129,7 +129,9 @@ def test_tfds_split_mapping_with_and_without_holdout():
     # (TFDS mock data ignores split slices, so the mapping is checked directly.)
     plain, with_val = {"train", "test"}, {"train", "validation", "test"}
     assert [data._tfds_split(s, plain, True) for s in data.SPLITS] == [
-        "train[:90%]", "train[90%:]", "test"
+        "train[:90%]",
+        "train[90%:]",
+        "test",
     ]
     assert data._tfds_split("train", plain, False) == "train"
     assert data._tfds_split("validation", with_val, True) == "validation"

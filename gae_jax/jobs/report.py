@@ -251,7 +251,14 @@ def _html(workdir: str, summary: dict) -> str:
         [_cells(r) for r in summary_rows(summary)],
     )
     train_table = _html_table(
-        ["model", "chain", "transition", "training steps", "trained this run (s)", "test recon MSE"],
+        [
+            "model",
+            "chain",
+            "transition",
+            "training steps",
+            "trained this run (s)",
+            "test recon MSE",
+        ],
         [
             [
                 name,

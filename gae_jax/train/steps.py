@@ -275,7 +275,9 @@ def make_gae_em_step(
     if not isinstance(num_samples, int) or num_samples < 0:
         raise ValueError(f"num_samples must be an int >= 0 (0: all K), got {num_samples!r}")
     if not isinstance(estep_every, int) or estep_every < 0:
-        raise ValueError(f"estep_every must be an int >= 0 (0: once per epoch), got {estep_every!r}")
+        raise ValueError(
+            f"estep_every must be an int >= 0 (0: once per epoch), got {estep_every!r}"
+        )
     recon_fn = losses.reconstruction_loss(reconstruction_loss)
 
     def step(state: TrainState, batch: jax.Array, rng_key: jax.Array):
@@ -357,4 +359,3 @@ def make_eval_step(model, *, corruption: corruption_lib.Corruption = corruption_
         return metrics
 
     return eval_step
-
