@@ -10,6 +10,7 @@ import flax.serialization
 import jax
 from etils import epath
 
+from gae_jax import config as config_lib
 from gae_jax import data as data_lib
 from gae_jax import evaluation
 from gae_jax import workdir as workdir_lib
@@ -34,6 +35,18 @@ def load_splits(data_cfg) -> Splits:
     return Splits(*(data_lib.load_split(data_cfg, split) for split in data_lib.SPLITS))
 
 
+def load_job_splits(experiments: dict) -> Splits:
+    """The splits of a job's data (its experiments share ``config.data``), after checking every
+    experiment against them, so values the data rules out fail before any training."""
+    splits = load_splits(next(iter(experiments.values())).data)
+    train, test = splits.train, splits.test
+    for exp in experiments.values():
+        config_lib.check_against_data(
+            exp, train.image_shape, num_train=len(train), num_test=len(test)
+        )
+    return splits
+
+
 @dataclasses.dataclass(frozen=True)
 class ClassifierSettings:
     """How the ground-truth classifier is trained (the cache key, with the data's name)."""
@@ -42,6 +55,16 @@ class ClassifierSettings:
     num_steps: int = 1000
     batch_size: int = 128
     learning_rate: float = 1e-3
+
+    @classmethod
+    def of(cls, ev) -> ClassifierSettings:
+        """The settings an EvaluationConfig (``config.evaluation`` of a job) asks for."""
+        return cls(
+            ev.classifier_hidden,
+            ev.classifier_steps,
+            ev.classifier_batch_size,
+            ev.classifier_learning_rate,
+        )
 
 
 def ground_truth_classifier(

@@ -37,7 +37,7 @@ from gae_jax.jobs.common import (
     CLASSIFIER_DIR,
     ClassifierSettings,
     ground_truth_classifier,
-    load_splits,
+    load_job_splits,
 )
 from gae_jax.jobs.sample import sample_and_save
 from gae_jax.jobs.train import train_and_evaluate
@@ -176,11 +176,8 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """
     workdir_lib.check_workdir(workdir)
     experiments, _ = config_lib.validate_job(config)
+    train = load_job_splits(experiments).train
     for exp in experiments.values():
-        train, _, test = load_splits(exp.data)
-        config_lib.check_against_data(
-            exp, train.image_shape, num_train=len(train), num_test=len(test)
-        )
         model = builders.build_model(exp.model, train.image_shape)
         tx = builders.build_optimizer(exp.train)
         init = functools.partial(builders.init_state, exp, model, tx, train.image_shape)
@@ -211,20 +208,10 @@ def _run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     with stages.stage("setup", "classifier and real-data reference"):
         d = first.data
-        train, validation, test = load_splits(d)
-        for exp in experiments.values():  # values the data rules out fail before any training
-            config_lib.check_against_data(
-                exp, train.image_shape, num_train=len(train), num_test=len(test)
-            )
-        settings = ClassifierSettings(
-            ev.classifier_hidden,
-            ev.classifier_steps,
-            ev.classifier_batch_size,
-            ev.classifier_learning_rate,
-        )
+        train, validation, test = load_job_splits(experiments)
         classifier, params, cached = ground_truth_classifier(
             jax.random.fold_in(root, 0),
-            settings,
+            ClassifierSettings.of(ev),
             d.name,
             train,
             os.path.join(workdir, CLASSIFIER_DIR),

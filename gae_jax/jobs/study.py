@@ -52,7 +52,7 @@ from gae_jax.jobs.common import (
     CLASSIFIER_DIR,
     ClassifierSettings,
     ground_truth_classifier,
-    load_splits,
+    load_job_splits,
     named_key,
 )
 from gae_jax.jobs.train import train_and_evaluate
@@ -297,17 +297,8 @@ def _run_study(config, workdir: str, results_path: str | None, command: str) -> 
         }
     )
 
-    train, _, test = load_splits(first.data)
-    for exp in experiments.values():
-        config_lib.check_against_data(
-            exp, train.image_shape, num_train=len(train), num_test=len(test)
-        )
-    settings = ClassifierSettings(
-        ev.classifier_hidden,
-        ev.classifier_steps,
-        ev.classifier_batch_size,
-        ev.classifier_learning_rate,
-    )
+    train, _, test = load_job_splits(experiments)
+    settings = ClassifierSettings.of(ev)
     classifier, params, cached = ground_truth_classifier(
         named_key(first.seed, "study", "classifier"),
         settings,
