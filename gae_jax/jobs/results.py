@@ -37,12 +37,11 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from gae_jax import hardware
 from gae_jax import workdir as workdir_lib
 
 ARROW = " → "
 PLUS_MINUS = " ± "
-# x86 vector extensions that change float rounding of matrix products (widest first).
-_ISAS = ("avx512f", "avx2", "avx", "sse4_2")
 
 
 def summarize(values: Sequence[float]) -> dict:
@@ -93,34 +92,13 @@ def markdown_table(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cpu_isa() -> str:
-    """The widest x86 vector extension of this CPU (``/proc/cpuinfo`` flags), else the
-    machine's architecture (e.g. ``arm64``)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(
-                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
-            )
-    except OSError:
-        flags = []
-    return next((isa for isa in _ISAS if isa in flags), platform.machine())
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-    except OSError:
-        names = []
-    return names[0] if names else platform.processor()
-
-
 def machine_info() -> dict:
     """What the numbers were measured on: CPU model and ISA, core count, platform, JAX and its
     devices, and the load average now."""
+    cpu = hardware.cpu_features()
     return {
-        "cpu_model": _cpu_model(),
-        "isa": cpu_isa(),
+        "cpu_model": cpu["cpu"],
+        "isa": cpu["isa"],
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -184,7 +162,6 @@ def write_results(path: str, results: dict) -> None:
 
 
 __all__ = [
-    "cpu_isa",
     "git_state",
     "machine_info",
     "markdown_table",
