@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import tiny_config
+from helpers import tiny_config, tiny_model
 
 from gae_jax import builders, data, losses, priors
 from gae_jax import config as config_lib
@@ -113,18 +113,10 @@ def test_gae_config_is_gaussian_and_needs_the_aggregate_prior():
 def _tiny_gae_step(num_train):
     import optax
 
-    from gae_jax import models
     from gae_jax.train import state as state_lib
     from gae_jax.train import steps
 
-    model = models.build_autoencoder(
-        architecture="mlp",
-        image_shape=(8, 8, 1),
-        latent_dim=2,
-        posterior="gaussian",
-        encoder_hidden=(16,),
-        decoder_hidden=(16,),
-    )
+    model = tiny_model(latent_dim=2)
     tx = optax.adam(1e-3)
     state = state_lib.create_train_state(jax.random.key(1), model, tx, (8, 8, 1))
     step = steps.make_gae_step(model, tx, lambda1=0.5, lambda2=0.5, num_train=num_train)

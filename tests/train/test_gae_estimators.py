@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import tiny_config
+from helpers import tiny_config, tiny_model
 
 from gae_jax import config as config_lib
 from gae_jax import data, losses, models
@@ -65,17 +65,6 @@ def test_sampled_bound_is_unbiased(key):
     assert np.all(np.abs(np.asarray(sampled - exact)) < 4 * stderr)
 
 
-def _tiny_model():
-    return models.build_autoencoder(
-        architecture="mlp",
-        image_shape=(8, 8, 1),
-        latent_dim=2,
-        posterior="gaussian",
-        encoder_hidden=(16,),
-        decoder_hidden=(16,),
-    )
-
-
 def _near_deterministic_state(model, tx, num_train):
     """A random tiny GAE whose encoder's variance is ~e^-40: its codes are its means, so a fresh
     draw equals the bank's and the EM bound at the E-step is computable exactly."""
@@ -93,7 +82,7 @@ def test_bank_is_the_full_mixture_when_fresh_and_em_does_not_depend_on_batch_siz
     B-dependent Jensen gap is tested in tests/test_losses.py.)"""
     images = jnp.asarray(data.load_dataset("digits", "train").images[:32])
     n = len(images)
-    model, tx = _tiny_model(), optax.adam(1e-3)
+    model, tx = tiny_model(latent_dim=2), optax.adam(1e-3)
     state = _near_deterministic_state(model, tx, n)
     fns = models.autoencoder_fns(model)
     variables = models.model_variables(state)
