@@ -12,6 +12,7 @@ the older one is an explicit decision (move the bad step directory out of ``chec
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 
 import jax
@@ -143,10 +144,17 @@ class Checkpointer:
                 "different architecture, latent_dim, family or optimizer; pass the config it was "
                 "trained with, or use a new --workdir"
             )
+        # An empty (None) state field added after the checkpoint was written, e.g. a newer
+        # family's TrainState slot: restore the stored fields only and keep it None.
+        fields = dataclasses.fields(target) if dataclasses.is_dataclass(target) else ()
+        absent = {f.name for f in fields if getattr(target, f.name) is None} - set(dict(stored))
+        item = {f.name: getattr(target, f.name) for f in fields if f.name not in absent}
+        item = item if absent else target
         try:
-            return self._manager.restore(step, args=ocp.args.StandardRestore(target))
+            restored = self._manager.restore(step, args=ocp.args.StandardRestore(item))
         except Exception as e:
             raise self._unreadable(step, e) from e
+        return target.replace(**restored) if absent else restored
 
     def _unreadable(self, step: int, cause) -> CheckpointError:
         earlier = [s for s in self.all_steps() if s < step]

@@ -23,3 +23,20 @@ def test_checkpoint_round_trip_is_exact(tmp_path):
     assert type(restored) is type(state)
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_checkpoint_from_before_a_new_empty_state_field_still_restores(tmp_path):
+    """Runs checkpointed before TrainState gained ``gae_bank`` resume with it left None."""
+    cfg = config_lib.validate(tiny_config())
+    model = builders.build_model(cfg.model, (8, 8, 1))
+    tx = make_optimizer("adam", 1e-3)
+    state = create_train_state(jax.random.key(3), model, tx, (8, 8, 1))
+    older_layout = {k: v for k, v in vars(state).items() if k != "gae_bank"}
+    ckpt = checkpoint.Checkpointer(str(tmp_path))
+    ckpt.save(7, older_layout)
+    ckpt.wait()
+    restored = ckpt.restore(jax.eval_shape(lambda: state))
+    ckpt.close()
+    assert type(restored) is type(state) and restored.gae_bank is None
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
+        np.testing.assert_array_equal(a, b)
