@@ -137,12 +137,11 @@ def build_train_step(
     adversary: adversarial.Adversary | None = None,
     *,
     num_train: int | None = None,
-    train_images=None,
 ) -> steps.StepFn:
     """The family's training step (unjitted); adversarial families need ``adversary``
     (:func:`build_adversary`), the GAE the number of training examples ``num_train`` (its
-    objective is a mixture over all n training codes) and, for ``gae_estimator='em'``, the
-    training images (float32[n, H, W, C], in the order of the data source)."""
+    objective is a mixture over all n training codes). For ``gae_estimator='em'`` the step
+    takes the training images as a fourth argument (:func:`train_step_inputs`)."""
     kwargs = dict(
         reconstruction_loss=model_cfg.reconstruction_loss, corruption=model_corruption(model_cfg)
     )
@@ -164,14 +163,12 @@ def build_train_step(
             lambda2=model_cfg.gae_lambda2,
         )
         if model_cfg.gae_estimator == "em":
-            if train_images is None or len(train_images) != num_train:
-                raise ValueError(
-                    f"gae_estimator='em' needs the {num_train} training images (train_images)"
-                )
+            if num_train is None:
+                raise ValueError("gae_estimator='em' needs num_train, the training set size")
             return steps.make_gae_em_step(
                 model,
                 tx,
-                train_images=train_images,
+                num_train=num_train,
                 num_components=model_cfg.gae_em_components,
                 num_samples=model_cfg.gae_em_samples,
                 estep_every=model_cfg.gae_estep_every,
@@ -182,6 +179,15 @@ def build_train_step(
             model, tx, num_train=None if batch_only else num_train, **gae_kwargs
         )
     raise ValueError(f"no training step for family {model_cfg.family!r}")
+
+
+def train_step_inputs(model_cfg: config_lib.ModelConfig, train_source) -> tuple:
+    """The arrays the family's training step takes after its key (``loop.jit_train_steps``'s
+    ``inputs``): the training set's records (uint8[n, H, W, C], in the source's order; converted
+    on the device by ``data.with_float_images``) for ``gae_estimator='em'``, else none."""
+    if not _uses_gae_bank(model_cfg):
+        return ()
+    return (train_source.read(np.arange(len(train_source))),)
 
 
 def build_latent_eval(cfg: config_lib.ExperimentConfig, model, adversary, train_images):
@@ -521,4 +527,5 @@ __all__ = [
     "reinjection_kernel",
     "run_chains",
     "sampler_fns",
+    "train_step_inputs",
 ]

@@ -19,12 +19,14 @@ from gae_jax import data, parallel
 from gae_jax.train import steps
 
 
-def jit_train_steps(step_fn: steps.StepFn, mesh: Mesh, *, topology_exact: bool = False):
+def jit_train_steps(
+    step_fn: steps.StepFn, mesh: Mesh, *, topology_exact: bool = False, inputs: tuple = ()
+):
     """``step_fn`` over a stack of batches (:func:`steps.scan_steps`), compiled data-parallel.
 
     Returns ``train_steps(state, batches: float32[K, B, H, W, C], rng_key) -> (state,
     metrics[K])`` with the state replicated over ``mesh`` and donated (updated in place), and
-    every batch split along B over the ``data`` axis.
+    every batch split along B over the ``data`` axis. Its ``lower`` takes the same arguments.
 
     Args:
       topology_exact: False: each device computes its share of the batch and XLA inserts the
@@ -34,22 +36,38 @@ def jit_train_steps(step_fn: steps.StepFn, mesh: Mesh, *, topology_exact: bool =
         batch is all-gathered (a copy, exact) and every device computes the whole step, so the
         compiled step holds no all-reduce and its results are bitwise the same on any number
         of devices and processes; each device then does the work of the whole batch.
+      inputs: arrays every step receives after its key (``step_fn(state, batch, rng_key,
+        *inputs)``; the GAE EM step's training set), host values the same on every process.
+        They are replicated over ``mesh`` once and passed to the compiled step as arguments,
+        not baked into it as constants.
     """
     replicated = NamedSharding(mesh, PartitionSpec())
     batches = NamedSharding(mesh, PartitionSpec(None, "data"))
     if topology_exact:
         inner = step_fn
 
-        def step_fn(state, batch, rng_key):
-            return inner(state, jax.lax.with_sharding_constraint(batch, replicated), rng_key)
+        def step_fn(state, batch, rng_key, *inputs):
+            batch = jax.lax.with_sharding_constraint(batch, replicated)
+            return inner(state, batch, rng_key, *inputs)
 
-    jitted = jax.jit(
-        steps.scan_steps(step_fn),
-        in_shardings=(replicated, batches, replicated),
-        out_shardings=replicated,
-        donate_argnums=0,
+    placed = parallel.replicate(tuple(inputs), mesh)
+    jitted = parallel.compile_then_align(
+        jax.jit(
+            steps.scan_steps(step_fn),
+            in_shardings=(replicated, batches, replicated) + (replicated,) * len(placed),
+            out_shardings=replicated,
+            donate_argnums=0,
+        ),
+        "jit_train_steps",
     )
-    return parallel.compile_then_align(jitted, "jit_train_steps")
+
+    def train_steps(state, batches, rng_key):
+        return jitted(state, batches, rng_key, *placed)
+
+    train_steps.lower = lambda state, batches, rng_key: jitted.lower(
+        state, batches, rng_key, *placed
+    )
+    return train_steps
 
 
 def make_evaluate(eval_step, mesh: Mesh, batch_size: int):

@@ -3,6 +3,7 @@ the batch size, resuming the bank, and training on real digits."""
 
 import dataclasses
 import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +17,7 @@ from gae_jax import data, losses, models
 from gae_jax import workdir as workdir_lib
 from gae_jax.evaluation import likelihood
 from gae_jax.jobs import train_and_evaluate
-from gae_jax.train import gae, steps
+from gae_jax.train import gae, loop, steps
 from gae_jax.train import state as state_lib
 from gae_jax.train.writer import read_metrics
 
@@ -105,7 +106,7 @@ def test_bank_is_the_full_mixture_when_fresh_and_em_does_not_depend_on_batch_siz
         steps.make_gae_em_step(
             model,
             tx,
-            train_images=images,
+            num_train=n,
             lambda1=0.0,
             lambda2=0.0,
             num_components=n,
@@ -117,10 +118,46 @@ def test_bank_is_the_full_mixture_when_fresh_and_em_does_not_depend_on_batch_siz
         gaps = []
         for r in range(10):
             index = rng.permutation(n)[:b]
-            _, metrics = em(state, images[index], jax.random.key(r))
+            _, metrics = em(state, images[index], jax.random.key(r), images)
             np.testing.assert_allclose(metrics["estep_nll"], exact[index].mean(), rtol=1e-4)
             gaps.append(float(metrics["loss"]) - exact[index].mean())
         assert abs(np.mean(gaps)) < 1e-3, (b, np.mean(gaps))
+
+
+def _constant_bytes(lowered) -> int:
+    """Bytes of the array constants (``dense<"0x...">`` literals) in a lowered program."""
+    return sum(len(h) // 2 for h in re.findall(r'dense<"0x([0-9A-F]+)">', lowered.as_text()))
+
+
+def test_em_step_takes_the_training_set_as_an_argument_not_a_constant():
+    """The compiled EM step's program does not grow with n: the training set reaches it as an
+    argument (through the training loop's ``jit_train_steps``, as in a run), not as a constant;
+    a closure over it (the control) adds n x 64 floats of constant to the program text."""
+    records = data.open_source("digits", "train").images  # uint8[1437, 8, 8, 1], scale 16
+    model, tx = tiny_model(latent_dim=2), optax.adam(1e-3)
+    mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
+    batches, key = jnp.asarray(records[None, :4]), jax.random.key(0)  # K=1 batch of B=4
+    sizes, closed = {}, {}
+    for n in (16, 1024):
+        state = _near_deterministic_state(model, tx, n)
+        step_fn = steps.make_gae_em_step(
+            model, tx, num_train=n, lambda1=0.1, lambda2=0.1, num_components=4
+        )
+        train_steps = loop.jit_train_steps(
+            data.with_float_images(step_fn, 16.0), mesh, inputs=(records[:n],)
+        )
+        sizes[n] = _constant_bytes(train_steps.lower(state, batches, key))
+        images = jnp.asarray(data.to_float(records[:n], 16.0))
+
+        def closure(state, batch, key, step_fn=step_fn, images=images):
+            return step_fn(state, batch, key, images)
+
+        closed[n] = _constant_bytes(jax.jit(closure).lower(state, batches[0], key))
+    assert closed[1024] - closed[16] == (1024 - 16) * 64 * 4, closed  # the control: float32s
+    assert sizes[1024] == sizes[16] < 4096, sizes  # a few small tables (uint8 -> float32)
+    # The step itself takes float32 images (with_float_images converts the records).
+    with pytest.raises(ValueError, match=r"train_images must be float32\[1024, 8, 8, 1\]"):
+        jax.jit(step_fn).lower(state, batches[0], key, records[:1024])
 
 
 def _em_config(num_steps, checkpoint_every):
