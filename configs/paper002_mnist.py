@@ -18,20 +18,22 @@ MODELS = {
 
 
 def autoencoder(depth: str, denoising: bool):
-    """Paper 002's MNIST autoencoders: deep [600, 400, 100, 400, 600] relu, or shallow [32]
-    tanh; the DAEs add N(0, 0.5^2) noise to the input. Adam 1e-3 (beta1 0.9), BCE."""
+    """Paper 002's MNIST autoencoders (Sec. IV-D, Table I): deep [600, 400, 100, 400, 600] relu
+    (the 100-unit code a relu bottleneck), or shallow [32] tanh (the code is the single tanh
+    layer, decoded by one sigmoid layer). The DAEs corrupt the input with salt-and-pepper noise
+    (probability 0.5) and add N(0, 0.5^2) to the first layer's pre-activations. Adam 1e-3
+    (beta1 0.9), BCE."""
     config = models.get_config("dae,mnist5k" if denoising else "ae,mnist5k")
+    m = config.model
     if depth == "deep":
-        config.model.encoder_hidden = (600, 400)
-        config.model.latent_dim = 100
-        config.model.decoder_hidden = (400, 600)
+        m.encoder_hidden, m.latent_dim, m.decoder_hidden = (600, 400), 100, (400, 600)
+        m.code_activation = "relu"
     else:
-        # tanh(W1 x) -> linear 32-D code -> sigmoid(W2 z): the linear code followed by the linear
-        # output layer is one linear map, so this is the paper's single tanh layer of 32 units.
-        config.model.encoder_hidden = (32,)
-        config.model.latent_dim = 32
-        config.model.decoder_hidden = ()
-        config.model.activation = "tanh"
+        m.encoder_hidden, m.latent_dim, m.decoder_hidden = (), 32, ()
+        m.code_activation = "tanh"
+    if denoising:
+        m.corruption, m.corruption_level = "salt_and_pepper", 0.5
+        m.preactivation_noise = 0.5
     config.train.learning_rate = 1e-3
     config.train.b1 = 0.9
     config.sampler.kernels = ("reinjection",)

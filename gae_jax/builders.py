@@ -40,6 +40,8 @@ def build_model(model_cfg: config_lib.ModelConfig, image_shape) -> models.Autoen
         activation=model_cfg.activation,
         conv_width=model_cfg.conv_width,
         matmul_dtype=matmul_dtype(model_cfg) if model_cfg.architecture == "mlp" else "float32",
+        preactivation_noise=model_cfg.preactivation_noise,
+        code_activation=model_cfg.code_activation,
     )
 
 

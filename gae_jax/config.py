@@ -109,6 +109,13 @@ class ModelConfig:
     kl_weight: float = 1.0
     corruption: str = "gaussian"
     corruption_level: float = 0.5  # sigma of "gaussian", else a probability
+    # Paper 002's denoising autoencoders (Sec. IV-D, Table I): N(0, preactivation_noise^2) added
+    # to the MLP encoder's first-layer pre-activations in training, on top of the input
+    # corruption (the paper's salt-and-pepper), 0.5 on MNIST; 0: none (families ae, dae, vae,
+    # dvae). code_activation: the code of a deterministic MLP encoder, "linear" or e.g. paper
+    # 002's "relu" bottleneck (models.CODE_ACTIVATIONS). See gae_jax.models.MLPEncoder.
+    preactivation_noise: float = 0.0
+    code_activation: str = "linear"
     # Latent prior: "normal" N(0, I); "gmm_ring" (latent_dim 2 only; paper 001: 10 Gaussians of
     # std 0.5 evenly spaced on a circle of radius 4); "aggregate" (family gae only): the mixture
     # of the encoder's Gaussians q(z|x_j) over the training set (paper 004).
@@ -585,6 +592,27 @@ def _validate_model(model: ModelConfig) -> None:
         f"config.model.kl_weight={model.kl_weight} for family {model.family!r}; valid: > 0",
     )
     _check_corruption(model.corruption, model.corruption_level, "config.model")
+    _check(
+        model.preactivation_noise >= 0,
+        f"config.model.preactivation_noise={model.preactivation_noise} must be >= 0",
+    )
+    _check(
+        model.preactivation_noise == 0
+        or (model.architecture == "mlp" and model.family_spec.step in ("ae", "vae")),
+        f"config.model.preactivation_noise={model.preactivation_noise} with family "
+        f"{model.family!r}, architecture {model.architecture!r}; valid: an 'mlp' of the "
+        "families ae, dae, vae, dvae (or 0)",
+    )
+    _check(
+        model.code_activation in models.CODE_ACTIVATIONS,
+        f"config.model.code_activation={model.code_activation!r}; valid: {models.CODE_ACTIVATIONS}",
+    )
+    _check(
+        model.code_activation == "linear"
+        or (model.architecture == "mlp" and model.posterior == "deterministic"),
+        f"config.model.code_activation={model.code_activation!r} with family {model.family!r}, "
+        f"architecture {model.architecture!r}; valid: a deterministic 'mlp' encoder (or 'linear')",
+    )
     _check(
         not model.is_denoising or (model.corruption != "none" and model.corruption_level > 0),
         f"family {model.family!r} is denoising but config.model.corruption={model.corruption!r} "

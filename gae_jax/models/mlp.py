@@ -64,6 +64,14 @@ def dense(features: int, matmul_dtype: str = "float32") -> nn.Dense:
     return nn.Dense(features, dot_general=dot_general)
 
 
+# Activations of the encoder's output (the code of a deterministic encoder): "linear" (none),
+# or e.g. paper 002's deep autoencoders' "relu" bottleneck.
+CODE_ACTIVATIONS = ("linear", *ACTIVATIONS)
+# The RNG stream of the encoder's pre-activation noise. The training steps pass it; calls
+# without it (evaluation, sampling, initialisation) run the noiseless network.
+NOISE_RNG = "noise"
+
+
 def activation_fn(name: str):
     if name not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
@@ -71,22 +79,46 @@ def activation_fn(name: str):
 
 
 class MLPEncoder(nn.Module):
-    """Flattens an image and maps it through dense layers to ``out_dim`` linear outputs."""
+    """Flattens an image and maps it through dense layers to ``out_dim`` outputs.
+
+    Attributes:
+      preactivation_noise: sigma >= 0 of the Gaussian noise N(0, sigma^2) added to the first
+        layer's pre-activations (the first hidden layer's, or the output's without hidden
+        layers) when the :data:`NOISE_RNG` stream is given, i.e. in training: paper 002's
+        denoising autoencoders (Sec. IV-D; 0.5 on MNIST). 0: none.
+      code_activation: the outputs' activation, one of :data:`CODE_ACTIVATIONS` (``linear``:
+        none; paper 002's deep autoencoders have a ``relu`` bottleneck).
+    """
 
     hidden: Sequence[int]
     out_dim: int
     activation: str = "relu"
     matmul_dtype: str = "float32"  # see MATMUL_DTYPES
+    preactivation_noise: float = 0.0
+    code_activation: str = "linear"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         """x: float32[B, H, W, C] -> float32[B, out_dim]."""
-        del train  # no batch norm or dropout
-        act = activation_fn(self.activation)
+        del train  # no batch norm or dropout; the noise follows the NOISE_RNG stream
+        if self.code_activation not in CODE_ACTIVATIONS:
+            raise ValueError(
+                f"code_activation must be one of {CODE_ACTIVATIONS}, got {self.code_activation!r}"
+            )
+        if self.preactivation_noise < 0:
+            raise ValueError(f"preactivation_noise must be >= 0, got {self.preactivation_noise}")
+        linear = self.code_activation == "linear"
+        code_act = (lambda h: h) if linear else activation_fn(self.code_activation)
+        acts = [activation_fn(self.activation)] * len(self.hidden) + [code_act]
+        widths = (*self.hidden, self.out_dim)
         h = x.reshape(x.shape[0], -1)
-        for width in self.hidden:
-            h = act(dense(width, self.matmul_dtype)(h))
-        return dense(self.out_dim, self.matmul_dtype)(h)
+        for i, (width, layer_act) in enumerate(zip(widths, acts, strict=True)):
+            h = dense(width, self.matmul_dtype)(h)
+            if i == 0 and self.preactivation_noise > 0 and self.has_rng(NOISE_RNG):
+                noise = jax.random.normal(self.make_rng(NOISE_RNG), h.shape, h.dtype)
+                h = h + self.preactivation_noise * noise
+            h = layer_act(h)
+        return h
 
 
 class MLPDecoder(nn.Module):

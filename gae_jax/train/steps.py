@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import optax
 
 from gae_jax import corruption as corruption_lib
-from gae_jax import losses
+from gae_jax import losses, models
 from gae_jax.train import gae
 from gae_jax.train.state import TrainState
 
@@ -29,12 +29,15 @@ StepFn = Callable[..., tuple[TrainState, dict]]  # (state, batch, rng_key, *inpu
 
 
 def _apply_train(model, params, batch_stats, x, key):
-    """Runs the autoencoder in training mode; returns its output and updated batch statistics."""
+    """Runs the autoencoder in training mode; returns its output and updated batch statistics.
+
+    ``key`` draws the codes of a Gaussian encoder and, through ``fold_in(key, 1)``, the noise
+    of an encoder with pre-activation noise (:class:`gae_jax.models.MLPEncoder`)."""
     out, updates = model.apply(
         {"params": params, "batch_stats": batch_stats},
         x,
         train=True,
-        rngs={"latent": key},
+        rngs={"latent": key, models.NOISE_RNG: jax.random.fold_in(key, 1)},
         mutable=["batch_stats"],
     )
     return out, updates.get("batch_stats", batch_stats)

@@ -1,5 +1,6 @@
 """Paper-faithful options (issue 16): paper 001's discriminator (ReLU, no dropout), its
-saturating generator loss, an optimizer per parameter group, validation of each."""
+saturating generator loss, an optimizer per parameter group; paper 002's denoising
+autoencoders (pre-activation noise, salt-and-pepper input, relu bottleneck); validation of each."""
 
 import dataclasses
 
@@ -9,10 +10,10 @@ import numpy as np
 import optax
 import pytest
 
-from configs import base
+from configs import base, paper002_mnist
 from gae_jax import builders, losses, models
 from gae_jax import config as config_lib
-from gae_jax.train import adversarial
+from gae_jax.train import adversarial, steps
 
 
 def _disc_by_hand(params, z, activation, slope=0.2):
@@ -150,3 +151,143 @@ def test_defaults_are_unchanged():
     assert cfg.model.generator_loss == "non_saturating"
     assert cfg.train.disc_optimizer is None and cfg.train.gen_optimizer is None
     assert dataclasses.asdict(cfg.train)["optimizer"] == "adam"
+    assert (cfg.model.preactivation_noise, cfg.model.code_activation) == (0.0, "linear")
+
+
+# ----------------------------------------------------------------------------- paper 002
+
+
+def _encoder_params(encoder, x, scale=1.0):
+    params = encoder.init(jax.random.key(1), x)["params"]
+    return jax.tree.map(lambda p: scale * p - 0.1, params)  # some negative pre-activations
+
+
+@pytest.mark.parametrize("code_activation", ["linear", "relu", "tanh"])
+def test_encoder_without_the_noise_stream_by_hand(code_activation):
+    """tanh hidden layer, then the code's activation; the noise needs the NOISE_RNG stream."""
+    x = jax.random.uniform(jax.random.key(0), (4, 3, 3, 1))
+    noisy = models.MLPEncoder(
+        (5,), 3, "tanh", preactivation_noise=0.5, code_activation=code_activation
+    )
+    params = _encoder_params(noisy, x)
+    h = np.tanh(
+        np.asarray(x).reshape(4, 9) @ params["Dense_0"]["kernel"] + params["Dense_0"]["bias"]
+    )
+    code = h @ np.asarray(params["Dense_1"]["kernel"]) + np.asarray(params["Dense_1"]["bias"])
+    code = {"linear": code, "relu": np.maximum(code, 0), "tanh": np.tanh(code)}[code_activation]
+    got = noisy.apply({"params": params}, x, train=True)  # no NOISE_RNG: no noise
+    np.testing.assert_allclose(got, code, rtol=1e-5, atol=1e-6)
+    if code_activation == "relu":
+        assert np.any(code == 0) and np.any(code > 0)
+
+
+def test_preactivation_noise_is_gaussian_on_the_first_layer_only():
+    """Zero first-layer weights, identity second layer, linear code: the output is
+    relu(0 + sigma eps) exactly, so half its entries are 0 and the rest have mean
+    sigma sqrt(2/pi); noise on the second layer too would leave no exact zeros."""
+    sigma, width = 0.5, 4000
+    x = jax.random.uniform(jax.random.key(0), (2, 3, 3, 1))
+    encoder = models.MLPEncoder((width,), width, "relu", preactivation_noise=sigma)
+    params = {
+        "Dense_0": {"kernel": jnp.zeros((9, width)), "bias": jnp.zeros(width)},
+        "Dense_1": {"kernel": jnp.eye(width), "bias": jnp.zeros(width)},
+    }
+    out = np.asarray(
+        encoder.apply({"params": params}, x, rngs={models.NOISE_RNG: jax.random.key(3)})
+    )
+    n = out.size
+    zero = np.mean(out == 0)
+    assert abs(zero - 0.5) < 4 * np.sqrt(0.25 / n), zero
+    positive = out[out > 0]
+    se = sigma * np.sqrt(1 - 2 / np.pi) / np.sqrt(len(positive))
+    assert abs(positive.mean() - sigma * np.sqrt(2 / np.pi)) < 4 * se
+    # Without hidden layers the noise goes on the code's own pre-activation: sigma eps.
+    single = models.MLPEncoder((), width, preactivation_noise=sigma)
+    zeros = {"Dense_0": {"kernel": jnp.zeros((9, width)), "bias": jnp.zeros(width)}}
+    eps = single.apply({"params": zeros}, x, rngs={models.NOISE_RNG: jax.random.key(4)}) / sigma
+    assert abs(float(eps.mean())) < 4 / np.sqrt(eps.size)
+    assert abs(float(eps.std()) - 1.0) < 0.03
+
+
+def _paper002_dae(depth):
+    cfg = config_lib.validate(paper002_mnist.autoencoder(depth, denoising=True))
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, name="digits"))
+    return cfg, builders.build_model(cfg.model, (8, 8, 1))
+
+
+@pytest.mark.parametrize(
+    "depth, kernels",
+    [
+        ("deep", [(64, 600), (600, 400), (400, 100), (100, 400), (400, 600), (600, 64)]),
+        ("shallow", [(64, 32), (32, 64)]),
+    ],
+)
+def test_paper002_config_builds_its_autoencoders(depth, kernels):
+    cfg, model = _paper002_dae(depth)
+    m = cfg.model
+    assert (m.corruption, m.corruption_level, m.preactivation_noise) == (
+        "salt_and_pepper",
+        0.5,
+        0.5,
+    )
+    assert not config_lib.validate(
+        paper002_mnist.autoencoder(depth, False)
+    ).model.preactivation_noise
+    params = model.init({"params": jax.random.key(0)}, jnp.zeros((2, 8, 8, 1)))["params"]
+    shapes = [
+        p["kernel"].shape
+        for net in ("encoder", "decoder")
+        for _, p in sorted(params[net].items(), key=lambda item: int(item[0].split("_")[1]))
+    ]
+    assert shapes == kernels
+    x = jax.random.uniform(jax.random.key(1), (16, 8, 8, 1))
+    code = model.apply({"params": params}, x, method=model.encode).mean
+    if depth == "deep":  # relu bottleneck
+        assert code.shape == (16, 100) and jnp.all(code >= 0) and jnp.any(code == 0)
+    else:  # the single tanh layer
+        assert code.shape == (16, 32) and jnp.all(jnp.abs(code) < 1)
+
+
+def test_paper002_dae_step_draws_the_preactivation_noise_from_its_key():
+    """Same state and key: the same loss; another key: another loss; no pre-activation noise
+    (only the salt-and-pepper input, with the same key): yet another."""
+    cfg, model = _paper002_dae("shallow")
+    tx = builders.build_optimizer(cfg.train)
+    state = builders.init_state(cfg, model, tx, (8, 8, 1))
+    x = jax.random.uniform(jax.random.key(2), (8, 8, 8, 1))
+    step = jax.jit(builders.build_train_step(cfg.model, model, tx))
+    loss = [float(step(state, x, jax.random.key(k))[1]["loss"]) for k in (5, 5, 6)]
+    assert loss[0] == loss[1] != loss[2]
+    quiet = dataclasses.replace(cfg.model, preactivation_noise=0.0)
+    quiet_step = jax.jit(
+        builders.build_train_step(quiet, builders.build_model(quiet, (8, 8, 1)), tx)
+    )
+    assert float(quiet_step(state, x, jax.random.key(5))[1]["loss"]) != loss[0]
+    # The noise is a training corruption: evaluation is deterministic.
+    eval_step = steps.make_eval_step(model)
+    np.testing.assert_array_equal(
+        eval_step(state, x, jax.random.key(0))["bce"], eval_step(state, x, jax.random.key(1))["bce"]
+    )
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        (dict(preactivation_noise=-0.1), r"preactivation_noise=-0.1 must be >= 0"),
+        (dict(family="aae", preactivation_noise=0.5), r"valid: an 'mlp' of the families ae, dae"),
+        (dict(code_activation="softplus"), r"code_activation='softplus'; valid: \('linear'"),
+        (dict(family="vae", code_activation="relu"), r"valid: a deterministic 'mlp' encoder"),
+    ],
+)
+def test_paper002_options_are_validated(model, message):
+    config = base.get_config()
+    config.model.update(**model)
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.validate(config)
+
+
+def test_paper002_options_are_for_mlps():
+    with pytest.raises(ValueError, match="are options of architecture='mlp'"):
+        models.build_autoencoder(
+            architecture="dcgan", image_shape=(32, 32, 1), latent_dim=2, preactivation_noise=0.5
+        )
