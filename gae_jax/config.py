@@ -185,6 +185,11 @@ class TrainConfig:
     """Optimisation. The defaults are papers 000 and 001's Adam 2e-4, beta1 0.5, batch 64."""
 
     num_steps: int = 3000
+    # Run length in epochs of the training split instead (paper 000: 20 epochs), resolved when
+    # the run starts against the actual training set: num_steps = round(num_epochs * (n //
+    # batch_size)) (resolve_run_length). 0: train for num_steps. With num_epochs > 0 set
+    # num_steps to 0 (or to the same number of steps, as a resolved config.json has it).
+    num_epochs: float = 0.0
     batch_size: int = 64
     optimizer: str = "adam"  # see OPTIMIZERS
     learning_rate: float = 2e-4
@@ -622,9 +627,18 @@ def _validate_model(model: ModelConfig) -> None:
 
 
 def _validate_train(train: TrainConfig) -> None:
-    for name in ("num_steps", "batch_size", "log_every", "checkpoint_every", "eval_batch_size"):
+    for name in ("batch_size", "log_every", "checkpoint_every", "eval_batch_size"):
         value = getattr(train, name)
         _check(value > 0, f"config.train.{name}={value} must be positive")
+    _check(
+        train.num_epochs >= 0,
+        f"config.train.num_epochs={train.num_epochs} must be >= 0 (0: train for num_steps)",
+    )
+    _check(
+        train.num_steps > 0 or (train.num_steps == 0 and train.num_epochs > 0),
+        f"config.train.num_steps={train.num_steps} must be positive, or 0 with "
+        f"config.train.num_epochs > 0 (got num_epochs={train.num_epochs})",
+    )
     _check(train.eval_every >= 0, f"config.train.eval_every={train.eval_every} must be >= 0")
     _check(
         train.keep_checkpoints > 0,
@@ -721,6 +735,36 @@ def check_against_data(
             f"config.sampler.slerp_pairs={s.slerp_pairs} needs {2 * s.slerp_pairs} distinct test "
             f"images but config.data.name={name!r} has {num_test}; valid: 1..{num_test // 2}",
         )
+
+
+def resolve_run_length(cfg: ExperimentConfig, num_train: int) -> ExperimentConfig:
+    """``cfg`` with ``train.num_steps`` resolved from ``train.num_epochs`` (if > 0) over the
+    ``num_train`` examples of the training split actually loaded; unchanged if num_epochs is 0.
+
+    An epoch is ``num_train // batch_size`` steps (the last partial batch is dropped, as
+    :class:`gae_jax.data.BatchOrder` does). Call it after :func:`check_against_data`.
+
+    Raises:
+      ConfigError: the epochs come to no step, or ``train.num_steps`` is set (> 0) to another
+        number of steps than the epochs give.
+    """
+    t = cfg.train
+    if not t.num_epochs:
+        return cfg
+    per_epoch = num_train // t.batch_size
+    num_steps = round(t.num_epochs * per_epoch)
+    where = (
+        f"config.train.num_epochs={t.num_epochs:g} with {per_epoch} steps per epoch "
+        f"({num_train} training examples of config.data.name={cfg.data.name!r} // batch_size "
+        f"{t.batch_size})"
+    )
+    _check(num_steps >= 1, f"{where} is {num_steps} steps; valid: num_epochs > {0.5 / per_epoch:g}")
+    _check(
+        t.num_steps in (0, num_steps),
+        f"{where} is {num_steps} steps, but config.train.num_steps={t.num_steps}; set "
+        f"num_steps=0 to train for the epochs (or num_epochs=0 to train for num_steps)",
+    )
+    return dataclasses.replace(cfg, train=dataclasses.replace(t, num_steps=num_steps))
 
 
 def _validate_prior_and_adversary(model: ModelConfig) -> None:

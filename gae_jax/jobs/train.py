@@ -57,6 +57,7 @@ def train_and_evaluate(
     config_lib.check_against_data(
         cfg, train_ds.image_shape, num_train=len(train_ds), num_test=len(test_ds)
     )
+    cfg = config_lib.resolve_run_length(cfg, len(train_ds))  # train.num_epochs -> num_steps
     model = builders.build_model(cfg.model, train_ds.image_shape)
     init = functools.partial(
         builders.init_state, cfg, model, builders.build_optimizer(cfg.train), train_ds.image_shape
