@@ -116,13 +116,13 @@ def _paper000_conv(config: ml_collections.ConfigDict, data_name: str) -> None:
 
 
 def _fashion_mnist(config: ml_collections.ConfigDict, data_name: str, conv: bool) -> None:
-    """Full Fashion-MNIST: 20 epochs of batch 64 over all 60,000 training images, validated on
+    """Full Fashion-MNIST: 10 epochs of batch 64 over all 60,000 training images, validated on
     the 10,000 test images (``data.validation="test"``), logged every 100 steps and
     checkpointed every 1000. ``conv``: paper 000's DCGAN encoder and decoder at 28x28 (two
     stride-2 stages), 64 filters, a 32-D code; else paper 001's 2x1000 MLPs, 10-D code."""
     config.data.name = data_name
     config.data.validation = "test"
-    config.train.num_steps = 20 * (_FASHION_TRAIN // config.train.batch_size)
+    config.train.num_steps = 10 * (_FASHION_TRAIN // config.train.batch_size)
     config.train.checkpoint_every = 1000
     config.train.log_every = 100
     if conv:

@@ -33,7 +33,6 @@ RUNS = {
     "mlp": ("fashion_mlp_daae", "daae,fashion", "MLP DAAE (2x1000, z=10)"),
     "conv": ("fashion_conv_daae", "daae_conv,fashion", "DCGAN conv DAAE (64 filters, z=32)"),
 }
-EXTRA_FLAGS = {"mlp": [], "conv": ["--config.train.num_steps=9370"]}
 
 
 def _read_json(path: str):
@@ -59,11 +58,7 @@ def run_results(key: str, workdir: str) -> dict:
     train = [r for r in rows if r["split"] == "train"]
     summary_path = os.path.join(workdir, "summary.json")
     summary = _read_json(summary_path) if os.path.exists(summary_path) else None
-    flags = " ".join(
-        [f"--config=configs/models.py:{config_arg}", f"--workdir={workdir}"]
-        + EXTRA_FLAGS[key]
-        + ["--config.train.checkpoint_every=1000"]
-    )
+    flags = f"--config=configs/models.py:{config_arg} --workdir=runs/{name}"
     result = {
         "label": label,
         "command": f"python -m experiments.train {flags}",

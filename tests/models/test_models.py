@@ -1,5 +1,6 @@
 """Shapes of every architecture at every image size, posteriors and batch-norm modes."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from helpers import tiny_model
 
 from gae_jax.models import build_autoencoder
+from gae_jax.models.conv import UpConv
 
 
 @pytest.mark.parametrize("architecture", ["mlp", "dcgan"])
@@ -141,3 +143,26 @@ def test_bfloat16_matmuls_keep_float32_parameters_and_stay_close():
         build_autoencoder(
             architecture="dcgan", image_shape=(28, 28, 1), latent_dim=4, matmul_dtype="bfloat16"
         )
+
+
+@pytest.mark.parametrize(("side", "use_bias"), [(7, False), (4, True), (5, True)])
+def test_upconv_is_flax_conv_transpose_with_the_same_parameters(side, use_bias):
+    """UpConv (the DCGAN decoders' upsampling) initialises and computes what
+    ``nn.ConvTranspose((4, 4), strides=(2, 2), padding="SAME")`` does, gradients included."""
+    x = jax.random.normal(jax.random.key(0), (3, side, side, 6))
+    ours = UpConv(5, use_bias=use_bias)
+    flax_layer = nn.ConvTranspose(5, (4, 4), strides=(2, 2), padding="SAME", use_bias=use_bias)
+    params = ours.init(jax.random.key(1), x)
+    reference = flax_layer.init(jax.random.key(1), x)
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, reference)
+    np.testing.assert_array_equal(params["params"]["kernel"], reference["params"]["kernel"])
+    if use_bias:  # a non-zero bias, so that adding it is checked too
+        params = jax.tree.map(lambda p: p + 0.1, params)
+    y = ours.apply(params, x)
+    assert y.shape == (3, 2 * side, 2 * side, 5)
+    np.testing.assert_allclose(y, flax_layer.apply(params, x), atol=1e-5)
+    grads = [
+        jax.grad(lambda p, m=m: jnp.sum(jnp.sin(m.apply(p, x))))(params) for m in (ours, flax_layer)
+    ]
+    for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1]), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
