@@ -13,13 +13,16 @@ image (mean and standard error over the n examples), the quantity the objective 
 
 It also measures the objective's own B-dependence at one fixed model (the first run): the mean
 of each estimator over random minibatches of size B against the exact full-n value computed
-from the same codes. Prints Markdown tables and writes ``--out`` (JSON).
+from the same codes. Prints Markdown tables and writes ``--out`` in the results-file format
+(:mod:`gae_jax.jobs.results`: tables ``nll`` and ``gaps``, checked against the README; the raw
+per-run numbers under ``runs``).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +34,7 @@ from configs import models as model_configs
 from gae_jax import data, losses, models
 from gae_jax import workdir as workdir_lib
 from gae_jax.evaluation import likelihood
+from gae_jax.jobs import results as results_lib
 from gae_jax.jobs import train_and_evaluate
 
 _STEPS = flags.DEFINE_integer("steps", 300, "training steps of every run")
@@ -112,7 +116,9 @@ def _mean_se(values: np.ndarray) -> dict:
 
 
 def main(argv):
-    del argv
+    load_start = os.getloadavg()
+    del argv  # absl keeps only the non-flag arguments; the command line is sys.argv's
+    command = " ".join(["python -m benchmarks.gae_batch_size", *sys.argv[1:]])
     batch_sizes = [int(b) for b in _BATCH_SIZES.value]
     seeds = [int(s) for s in _SEEDS.value]
     steps = _STEPS.value
@@ -131,6 +137,7 @@ def main(argv):
                         "batch_size": b,
                         "seed": seed,
                         "train_seconds": summary["train_seconds"],
+                        "steps_this_run": summary["steps_this_run"],
                         **full_nll(log_lik),
                     }
                 )
@@ -140,57 +147,54 @@ def main(argv):
                 )
     num_components = model_configs.get_config("gae,mnist5k").model.gae_em_components
     gaps = estimator_gaps(first, batch_sizes, _MINIBATCHES.value, num_components)
-    table = _table(runs, _ESTIMATORS.value, batch_sizes, seeds)
-    result = {
-        "command": "python -m benchmarks.gae_batch_size",
-        "steps": steps,
-        "data": "mnist5k",
-        "config": "configs/gae_mnist5k.py",
-        "runs": runs,
-        "table": table,
-        "estimator_gaps_at_first_model": gaps,
-        "machine": common.machine_info(),
+    tables = {
+        "nll": nll_table(runs, _ESTIMATORS.value, batch_sizes),
+        "gaps": gaps_table(gaps),
     }
-    os.makedirs(os.path.dirname(_OUT.value), exist_ok=True)
-    workdir_lib.write_json(_OUT.value, result)
-    print(_markdown(table, _ESTIMATORS.value, batch_sizes, seeds, steps))
-    print("\nEstimate minus exact full-n NLL at one model (nats, mean ± s.e.):\n")
-    print("| estimator | gap |\n|---|---|")
-    for name, g in gaps.items():
-        print(f"| {name} | {g['gap']:+.2f} ± {g['se']:.2f} |")
-
-
-def _table(runs, estimators, batch_sizes, seeds) -> dict:
-    """Per estimator and batch size: the seeds' NLLs, their mean and the pooled s.e."""
-    table = {}
-    for est in estimators:
-        for b in batch_sizes:
-            cell = [r for r in runs if r["estimator"] == est and r["batch_size"] == b]
-            nll = [r["nll"] for r in cell]
-            table[f"{est}, B={b}"] = {
-                "nll": float(np.mean(nll)),
-                # s.e. of the mean over seeds of per-seed means over examples
-                "se": float(math.sqrt(sum(r["se"] ** 2 for r in cell)) / len(cell)),
-                "seed_sd": float(np.std(nll, ddof=1)) if len(nll) > 1 else None,
-                "per_seed": nll,
-            }
-    return table
-
-
-def _markdown(table, ests, batch_sizes, seeds, steps) -> str:
-    head = "| trained with | " + " | ".join(ests) + " |\n|---|" + "---|" * len(ests)
-    rows = []
-    for b in batch_sizes:
-        cells = []
-        for e in ests:
-            c = table[f"{e}, B={b}"]
-            sd = "" if c["seed_sd"] is None else f" (seed sd {c['seed_sd']:.2f})"
-            cells.append(f"{c['nll']:.2f} ± {c['se']:.2f}{sd}")
-        rows.append(f"| B = {b} | " + " | ".join(cells) + " |")
-    return (
-        f"Full-n mixture NLL (nats) after {steps} steps on mnist5k, mean over seeds "
-        f"{seeds} ± s.e. over the n training examples:\n\n" + head + "\n" + "\n".join(rows)
+    result = results_lib.results_file(
+        "gae_batch_size", tables, seeds=seeds, command=command, load_average_at_start=load_start
     )
+    result.update(steps=steps, data="mnist5k", config="configs/gae_mnist5k.py", runs=runs)
+    results_lib.write_results(_OUT.value, result)
+    print(
+        f"Full-n mixture NLL (nats) after {steps} steps on mnist5k, seeds {seeds} (± sd over "
+        "seeds), and its s.e. over the n training examples:\n"
+    )
+    print(results_lib.markdown_table(tables["nll"]))
+    print("Estimate minus exact full-n NLL at one model (the first run; nats):\n")
+    print(results_lib.markdown_table(tables["gaps"]))
+
+
+def _value(x: float) -> list[dict]:
+    """A cell of one measured value (no spread over seeds)."""
+    return [results_lib.summarize([x])]
+
+
+def nll_table(runs, estimators, batch_sizes) -> dict:
+    """The README's table: per batch size (rows) and estimator, the full-n NLL (mean ± sd over
+    the seeds) and its standard error over the n examples (pooled over the seeds)."""
+    columns, rows = ["trained with"], []
+    for est in estimators:
+        columns += [f"{est}: full-n NLL", "s.e."]
+    for b in batch_sizes:
+        row = [f"B = {b}"]
+        for est in estimators:
+            cell = [r for r in runs if r["estimator"] == est and r["batch_size"] == b]
+            # s.e. of the mean over seeds of per-seed means over examples
+            se = math.sqrt(sum(r["se"] ** 2 for r in cell)) / len(cell)
+            row += [[results_lib.summarize([r["nll"] for r in cell])], _value(se)]
+        rows.append(row)
+    return {"columns": columns, "decimals": [None] + [2] * (len(columns) - 1), "rows": rows}
+
+
+def gaps_table(gaps: dict) -> dict:
+    """Each estimator's mean estimate minus the exact full-n NLL, with its standard error."""
+    rows = [[name, _value(g["gap"]), _value(g["se"])] for name, g in gaps.items()]
+    return {
+        "columns": ["estimator, batch size", "estimate − exact NLL", "s.e."],
+        "decimals": [None, 3, 3],
+        "rows": rows,
+    }
 
 
 if __name__ == "__main__":

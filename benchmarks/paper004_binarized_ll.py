@@ -17,6 +17,9 @@ validation digits of mnist5k form the training file (the loader holds its last 7
 validation), the 500 test digits the test file. Models: ``configs/models.py`` ``gae,mnist5k``
 (``--gae_estimator``, default ``em``) and ``vae,mnist5k`` with the data replaced, trained for
 ``--epochs`` epochs in resumable workdirs under ``--workdir``.
+
+Writes ``--out`` in the results-file format (:mod:`gae_jax.jobs.results`, table ``binarized``;
+the README's table is checked against it) with each model's raw numbers under ``models``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +38,7 @@ from benchmarks import common
 from configs import models as model_configs
 from gae_jax import builders, data, evaluation, models
 from gae_jax import workdir as workdir_lib
+from gae_jax.jobs import results as results_lib
 from gae_jax.jobs import train_and_evaluate
 
 _MODELS = flags.DEFINE_list("models", ["gae", "vae"], "configs/models.py variants")
@@ -47,7 +52,8 @@ _OUT = flags.DEFINE_string(
 )
 
 # Paper 004's biMNIST table (full MNIST, 1-4 layer networks): best GAE and VAE rows.
-PAPER = {"gae": -94.66, "vae": -96.94}
+PAPER = {"gae": "-94.66 (4 layers)", "vae": "-96.94"}
+TABLE = "binarized"
 
 
 def _idx_bytes(array: np.ndarray) -> bytes:
@@ -128,8 +134,38 @@ def _mean_se(values) -> dict:
     return {"mean": float(v.mean()), "se": float(v.std(ddof=1) / math.sqrt(len(v)))}
 
 
+def results_table(models_results: dict, gae_estimator: str) -> dict:
+    """The README's table (:mod:`gae_jax.jobs.results` format) from ``{variant: the result of
+    :func:`approximate_log_likelihood` and "paper"}``: each estimate's mean over the test images
+    and, in the column after it, its standard error (one seed)."""
+    labels = {"gae": f"GAE (2 layers, `{gae_estimator}`)", "vae": "VAE (2 layers)"}
+
+    def value(x):
+        return [results_lib.summarize([x])]
+
+    rows = []
+    for variant, r in models_results.items():
+        p, q = r["prior_sampled"], r["importance_sampled"]
+        row = [labels.get(variant, variant), value(p["mean"]), value(p["se"])]
+        rows.append(row + [value(q["mean"]), value(q["se"]), r["paper"] or "–"])
+    return {
+        "columns": [
+            "Model",
+            "log (1/S) Σ p(x given z_s), z_s ~ p(z) (paper 004)",
+            "s.e.",
+            "importance-sampled",
+            "s.e.",
+            "(paper, full MNIST)",
+        ],
+        "decimals": [None, 1, 1, 1, 1, None],
+        "rows": rows,
+    }
+
+
 def main(argv):
-    del argv
+    load_start = os.getloadavg()
+    del argv  # absl keeps only the non-flag arguments; the command line is sys.argv's
+    command = " ".join(["python -m benchmarks.paper004_binarized_ll", *sys.argv[1:]])
     train, val, test = (data.load_dataset("mnist5k", s) for s in data.SPLITS)
     splits = {
         "train": (
@@ -139,7 +175,7 @@ def main(argv):
         "test": (test.images, test.labels),
     }
     name = write_binarized(splits, os.path.join(_WORKDIR.value, "binarized_mnist5k"))
-    results = {}
+    models_results, seeds = {}, set()
     for variant in _MODELS.value:
         config = model_configs.get_config(f"{variant},mnist5k")
         config.data.name = name
@@ -149,9 +185,10 @@ def main(argv):
         config.train.num_steps = round(_EPOCHS.value * (num_train // config.train.batch_size))
         config.train.eval_every = config.train.num_steps
         config.train.checkpoint_every = min(500, config.train.num_steps)
+        seeds.add(config.seed)
         workdir = os.path.join(_WORKDIR.value, variant)
         summary = train_and_evaluate(config, workdir)
-        results[variant] = {
+        models_results[variant] = {
             "steps": config.train.num_steps,
             "train_seconds": summary["train_seconds"],
             "paper": PAPER.get(variant),
@@ -162,27 +199,25 @@ def main(argv):
                 rng_key=jax.random.key(0),
             ),
         }
-        print(variant, results[variant], flush=True)
-    out = {
-        "command": "python -m benchmarks.paper004_binarized_ll",
-        "epochs": _EPOCHS.value,
-        "samples": _SAMPLES.value,
-        "importance_samples": _IMPORTANCE.value,
-        "gae_estimator": _GAE_ESTIMATOR.value,
-        "models": results,
-        "machine": common.machine_info(),
-    }
-    os.makedirs(os.path.dirname(_OUT.value), exist_ok=True)
-    workdir_lib.write_json(_OUT.value, out)
-    print("\nApproximate test log-likelihood on binarized mnist5k (nats, mean ± s.e.):\n")
-    print("| model | paper 004 estimate (S prior samples) | importance-sampled | paper |")
-    print("|---|---|---|---|")
-    for variant, r in results.items():
-        p, q = r["prior_sampled"], r["importance_sampled"]
-        print(
-            f"| {variant} | {p['mean']:.2f} ± {p['se']:.2f} | {q['mean']:.2f} ± {q['se']:.2f} "
-            f"| {r['paper']} |"
-        )
+        print(variant, models_results[variant], flush=True)
+    table = results_table(models_results, _GAE_ESTIMATOR.value)
+    out = results_lib.results_file(
+        "paper004_binarized_ll",
+        {TABLE: table},
+        seeds=sorted(seeds),
+        command=command,
+        load_average_at_start=load_start,
+    )
+    out.update(
+        epochs=_EPOCHS.value,
+        samples=_SAMPLES.value,
+        importance_samples=_IMPORTANCE.value,
+        gae_estimator=_GAE_ESTIMATOR.value,
+        models=models_results,
+    )
+    results_lib.write_results(_OUT.value, out)
+    print("\nApproximate test log-likelihood on binarized mnist5k (nats, one seed):\n")
+    print(results_lib.markdown_table(table))
 
 
 if __name__ == "__main__":
