@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from helpers import REPO, TINY_TRAIN_FLAGS, assert_trees_equal, config_from_flags, trained_params
 
 from gae_jax.jobs import train_and_evaluate
@@ -28,6 +29,7 @@ def _finished_steps(workdir: Path) -> list[int]:
     )
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_sigkill_resumes_to_bitwise_the_uninterrupted_result(tmp_path):
     num_steps, kill_after = 100, 20
     workdir = tmp_path / "killed"

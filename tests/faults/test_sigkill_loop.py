@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from helpers import REPO, TINY_TRAIN_FLAGS, assert_trees_equal, config_from_flags, trained_params
 
 from gae_jax import workdir as workdir_lib
@@ -25,6 +26,7 @@ _FLAGS = [
 _KILLS = 3
 
 
+@pytest.mark.slow
 def test_random_sigkills_then_a_finished_run_equal_the_uninterrupted_run(tmp_path):
     seed = random.randrange(2**32)
     rng = random.Random(seed)

@@ -13,6 +13,9 @@ from gae_jax import config as config_lib
 from gae_jax.jobs import main as pipeline
 from gae_jax.jobs import report
 
+# The tests share one run of the job (module fixture): one worker under pytest-xdist runs them.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("main_job")]
+
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):

@@ -37,6 +37,7 @@ def assert_grid(cells, table, rows, measures, reference_measures=()):
     assert present == expected
 
 
+@pytest.mark.slow
 def test_paper001_tables(tmp_path):
     cells = run(paper001_mnist, tmp_path)
     labels = [row.label for row in paper001.PAPER.values()]
@@ -63,6 +64,7 @@ def test_paper001_tables(tmp_path):
     assert os.path.isfile(tmp_path / "parzen_vs_step.png")
 
 
+@pytest.mark.slow
 def test_paper002_table(tmp_path):
     cells = run(paper002_mnist, tmp_path)
     title = next(t for t, _, _ in cells if t.startswith("Table I"))
@@ -88,6 +90,7 @@ def test_paper002_table(tmp_path):
     assert os.path.isfile(tmp_path / "accuracy_vs_samples.png")
 
 
+@pytest.mark.slow
 def test_paper004_table_and_rerun_restores(tmp_path):
     cells = run(paper004_mnist, tmp_path)
     labels = [label for label, _ in paper004.PAPER.values()]

@@ -18,6 +18,9 @@ from gae_jax.jobs import results, study
 MEASURES = ("frechet", "precision", "recall", "density", "coverage", "parzen_ll")
 VARIANTS = ["mean_pop_0.5", "sample_pop_0.5"]
 
+# The tests share one study run (module fixture): one worker under pytest-xdist runs them.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("study")]
+
 
 def tiny_study_config():
     """VAE and GAE on digits, 15 steps each; seed 0 x (decoder mean, sampled x) at sigma 0.5

@@ -17,6 +17,7 @@ from gae_jax.jobs import train_and_evaluate
 from gae_jax.train.writer import read_metrics
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["ae", "dae", "vae", "dvae"])
 def test_every_family_learns_on_digits(tmp_path, family):
     summary = train_and_evaluate(tiny_config(family, num_steps=300), str(tmp_path))
@@ -32,6 +33,7 @@ def test_every_family_learns_on_digits(tmp_path, family):
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["260", "280", "300"]  # keep 3
 
 
+@pytest.mark.slow
 def test_dcgan_autoencoder_trains_with_batch_stats(tmp_path):
     config = tiny_config("dvae", num_steps=4)
     config.data.name = "mnist5k"
@@ -108,6 +110,7 @@ def test_config_rejects_unknown_keys_and_denoising_without_noise():
         config_lib.validate(config)
 
 
+@pytest.mark.slow
 def test_entry_point_trains_checkpoints_and_resumes(tmp_path):
     cmd = [
         sys.executable,
@@ -137,6 +140,7 @@ def test_entry_point_trains_checkpoints_and_resumes(tmp_path):
         assert json.load(f)["steps_this_run"] == 20
 
 
+@pytest.mark.slow
 def test_steps_per_dispatch_matches_one_step_per_call_and_resumes_exactly(tmp_path):
     one, many, split = tmp_path / "one", tmp_path / "many", tmp_path / "split"
     train_and_evaluate(tiny_config(num_steps=40), str(one))

@@ -1,7 +1,8 @@
-"""Data-parallel training on 4 forced host devices equals the one-device run; exits non-zero if not.
+"""Data-parallel steps on 4 forced host devices equal the one-device steps; exits non-zero if not.
 
 Started by test_data_parallel.py with XLA_FLAGS=--xla_force_host_platform_device_count=4 (the
 flag must be set before JAX initialises, hence a separate process). Usage: worker.py WORKDIR.
+The jobs on several devices and processes: tests/multidevice/test_entry_points.py.
 """
 
 import functools
@@ -17,8 +18,10 @@ from gae_jax import builders, parallel
 from gae_jax import config as config_lib
 from gae_jax.jobs import train_and_evaluate
 from gae_jax.train import loop, make_optimizer, steps
-from gae_jax.train.writer import read_metrics
-from gae_jax.workdir import load_trained
+
+# The split step sums the gradients of the 4 shards with an all-reduce: the same step as on one
+# device up to float32 rounding (after 3 steps, ~1e-6; a missing or doubled shard is ~1e-1).
+SPLIT_ROUNDING = 1e-4
 
 
 def tiny_config(family, devices, steps_per_dispatch):
@@ -30,26 +33,6 @@ def tiny_config(family, devices, steps_per_dispatch):
         steps_per_dispatch=steps_per_dispatch,
         mesh=dict(data=devices),
     )
-
-
-def compare(family, workdir, rtol):
-    runs = {}
-    for devices, k in ((1, 1), (4, 4)):
-        path = os.path.join(workdir, f"{family}_{devices}")
-        summary = train_and_evaluate(tiny_config(family, devices, k), path)
-        _, _, state = load_trained(path)
-        losses = [row["loss"] for row in read_metrics(path, "train")]
-        runs[devices] = (summary["test"], losses, state)
-    (test1, losses1, state1), (test4, losses4, state4) = runs[1], runs[4]
-    np.testing.assert_allclose(losses4, losses1, rtol=rtol)
-    for name in test1:
-        np.testing.assert_allclose(test4[name], test1[name], rtol=rtol, err_msg=name)
-    worst = 0.0
-    for a, b in zip(jax.tree.leaves(state1), jax.tree.leaves(state4), strict=True):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol)
-        worst = max(worst, float(np.abs(a - b).max()))
-    print(f"{family}: 4 devices == 1 device (losses {losses4}; max abs param diff {worst:.2g})")
 
 
 def check_placement():
@@ -75,7 +58,7 @@ def check_placement():
 def check_topology_exact():
     """With ``topology_exact`` the compiled steps hold no all-reduce and give bitwise the same
     state and metrics on 1 and 4 devices, batch norm (dcgan) included; without it they differ
-    in the last bits."""
+    in the last bits only."""
     cfg = config_lib.validate(_dcgan_config())
     shape = (28, 28, 1)
     model = builders.build_model(cfg.model, shape)
@@ -99,12 +82,16 @@ def check_topology_exact():
     exact1, exact4, split4 = results.values()
     assert jax.tree.leaves(exact1[0].batch_stats), "the dcgan model has batch norm"
     helpers.assert_trees_equal(exact4, exact1)
-    differ = [
-        not np.array_equal(a, b)
-        for a, b in zip(jax.tree.leaves(split4), jax.tree.leaves(exact1), strict=True)
-    ]
-    assert any(differ), "the split step was expected to round differently"
-    print("topology_exact: no all-reduce, 4 devices bitwise == 1 (batch norm included)")
+    pairs = list(zip(jax.tree.leaves(split4), jax.tree.leaves(exact1), strict=True))
+    assert any(not np.array_equal(a, b) for a, b in pairs), "the split step rounds differently"
+    worst = 0.0
+    for a, b in pairs:  # ... and only that: the same steps up to the all-reduce's rounding
+        np.testing.assert_allclose(a, b, rtol=SPLIT_ROUNDING, atol=SPLIT_ROUNDING)
+        worst = max(worst, float(np.abs(np.asarray(a, np.float64) - b).max()))
+    print(
+        f"topology_exact: no all-reduce, 4 devices bitwise == 1 (batch norm included); "
+        f"split: max abs diff {worst:.2g}"
+    )
 
 
 def check_sharded_evaluation():
@@ -176,8 +163,6 @@ def main():
     check_placement()
     check_topology_exact()
     check_sharded_evaluation()
-    for family in ("daae", "vae"):
-        compare(family, workdir, rtol=2e-4)
     # The batch must split evenly across the data axis; the error says how to fix it.
     config = tiny_config("dae", 4, 1)
     config.train.batch_size = 30

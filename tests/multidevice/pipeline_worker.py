@@ -1,29 +1,21 @@
-"""One process of a data-parallel run fed by ``data.TrainBatches`` (see
-test_pipeline_multiprocess.py).
+"""Six data-parallel DAAE training steps fed by ``data.TrainBatches`` (see
+test_pipeline_multiprocess.py), on all the devices of the job.
 
-``pipeline_worker.py PROCESS_ID PORT OUT``: one of two processes under ``jax.distributed`` with 2
-forced host devices each; ``pipeline_worker.py -1 0 OUT``: the single-process reference with 4.
-Trains 6 DAAE steps (2 dispatches of 3) on uint8 ``digits`` records streamed by the library's
-pipeline and writes the losses, parameter checksums, the rows this process owns and every
-record index it read to OUT.
+``pipeline_worker.py PROCESS_ID PORT OUT``: one of two processes under ``jax.distributed`` (2
+forced host devices each); writes :func:`train_six_steps`'s result to OUT. The one-process
+reference imports :func:`train_six_steps` and runs it on its own devices.
 """
 
 import json
 import sys
 
 import jax
+import numpy as np
+from helpers import tiny_config
 
-process_id, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-if process_id >= 0:
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=process_id)
-
-import numpy as np  # noqa: E402
-from helpers import tiny_config  # noqa: E402
-
-from gae_jax import builders, data, parallel  # noqa: E402
-from gae_jax import config as config_lib  # noqa: E402
-from gae_jax.train import loop, make_optimizer  # noqa: E402
+from gae_jax import builders, data, parallel
+from gae_jax import config as config_lib
+from gae_jax.train import loop, make_optimizer
 
 
 class SpySource(data.ArraySource):
@@ -36,7 +28,14 @@ class SpySource(data.ArraySource):
         return super().read(indices)
 
 
-def main():
+def train_six_steps() -> dict:
+    """Trains 6 DAAE steps (2 dispatches of 3) on uint8 ``digits`` records streamed by the
+    library's pipeline, with the batch split over every device of every process.
+
+    Returns:
+      The losses, parameter checksums and step, this process's rows of each batch and every
+      record index it read.
+    """
     config = tiny_config(
         "daae", disc_hidden=(32,), schedule=None, batch_size=32, steps_per_dispatch=3
     )
@@ -44,8 +43,7 @@ def main():
     records = data.open_source("digits", "train")
     source = SpySource(records.images, records.labels, records.scale, records.name)
     object.__setattr__(source, "reads", [])
-    mesh = builders.build_mesh(cfg)  # all 4 devices, of both processes
-    assert mesh.devices.size == 4 and jax.process_count() == (2 if process_id >= 0 else 1)
+    mesh = builders.build_mesh(cfg)  # every device, of every process
     model = builders.build_model(cfg.model, source.image_shape)
     tx = make_optimizer(cfg.train.optimizer, cfg.train.learning_rate, b1=cfg.train.b1)
     state = parallel.replicate(builders.init_state(cfg, model, tx, source.image_shape), mesh)
@@ -60,16 +58,20 @@ def main():
         state, metrics = train_steps(state, batches, jax.random.key(cfg.seed))
         losses += [float(v) for v in metrics["loss"]]
     sums = [float(np.asarray(x, np.float64).sum()) for x in jax.tree.leaves(state.params)]
-    result = {
+    return {
         "losses": losses,
         "param_sums": sums,
         "step": int(state.step),
+        "devices": mesh.devices.size,
         "rows": [stream.rows.start, stream.rows.stop],
         "reads": source.reads,
     }
-    with open(out, "w") as f:
-        json.dump(result, f)
 
 
 if __name__ == "__main__":
-    main()
+    process_id, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=process_id)
+    assert jax.process_count() == 2
+    with open(out, "w") as f:
+        json.dump(train_six_steps(), f)

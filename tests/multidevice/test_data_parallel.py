@@ -4,9 +4,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers import REPO, multidevice_env
 
 
+@pytest.mark.slow
 def test_data_parallel_training_matches_one_device(tmp_path):
     env = multidevice_env(4)
     worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data_parallel_worker.py")

@@ -1,13 +1,14 @@
-"""The real entry points as a pod launcher runs them: ``python -m experiments.{train,sample,main}``
-as 2 processes x 2 forced CPU devices (``jax.distributed`` over localhost, joined with
-``--coordinator_address/--num_processes/--process_id``) give what 1 process x 4 devices gives,
-process 0 alone writes the files, and a 2 x 2 checkpoint samples and resumes on 1 x 1.
+"""The real entry point as a pod launcher runs it: ``python -m experiments.main`` (which trains
+with ``train_and_evaluate`` and samples with ``sample_and_save``, as ``experiments.train`` and
+``experiments.sample`` do) as 2 processes x 2 forced CPU devices (``jax.distributed`` over
+localhost, joined with ``--coordinator_address/--num_processes/--process_id``) gives what 1
+process gives, process 0 alone writes the files, and a 2 x 2 checkpoint resumes on 1 x 1.
 
-The tiny DAAE trains with ``mesh.topology_exact`` (its metrics rows must be identical); the
-main job's model trains on the default, split path (rows equal up to the all-reduce's
-rounding). To keep the wall time down on a small machine, one 2 x 2 training (module fixture)
-serves every check of it, each 2-process run is launched beside its 1-process reference, and
-the 1 x 1 runs go in-process (this test process has one CPU device), without a process start.
+The tiny AAE trains with ``mesh.topology_exact``: its parameters and training rows must be
+bitwise those of the one-device run, and so must its samples; evaluation rows and measures may
+differ by the rounding of per-device batches. To keep the wall time down on a small machine,
+the 2 x 2 job runs once (module fixture) for every check, and the 1 x 1 reference runs in this
+process (which has one CPU device) while the two processes run.
 """
 
 import json
@@ -20,43 +21,41 @@ import time
 import jax
 import numpy as np
 import pytest
-from helpers import free_port, snapshot, start_process
+from helpers import assert_trees_equal, free_port, snapshot, start_process, trained_params
 from tiny_configs import get_config
 
+from gae_jax import config as config_lib
+
 CONFIG = os.path.join("tests", "multidevice", "tiny_configs.py")
-# Training metrics of the split (default) path agree across topologies to float32 rounding of
-# the gradient all-reduce.
-REDUCTION_ROUNDING = 1e-6
-# Evaluation rows on another number of devices: per-example values computed in batches of
-# another size per device may round differently.
+MODEL = "aae"  # the job's one model, trained into <workdir>/aae
+# Evaluation rows and measures on another number of devices: per-example values computed in
+# batches of another size per device may round differently.
 PER_DEVICE_BATCH_ROUNDING = 1e-6
-TIMEOUT = 900  # seconds per group of runs; they take a few seconds each on an idle machine
+TIMEOUT = 900  # seconds for the 2 x 2 job; it takes well under a minute on an idle machine
+
+# The tests share one 2 x 2 job (module fixture): one worker under pytest-xdist runs them.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("entry_points")]
 
 
-def _launch(module: str, workdir, processes: int, devices: int, kind: str, *flags: str):
-    """Starts ``python -m experiments.<module>`` as ``processes`` processes with ``devices``
-    CPU devices each; returns the Popen objects."""
-    cluster = []
+def _launch(workdir) -> list[subprocess.Popen]:
+    """Starts ``python -m experiments.main`` as 2 processes with 2 CPU devices each."""
     port = free_port()
-    procs = []
-    for i in range(processes):
-        if processes > 1:
-            cluster = [
-                f"--coordinator_address=localhost:{port}",
-                f"--num_processes={processes}",
+    cluster = [f"--coordinator_address=localhost:{port}", "--num_processes=2"]
+    return [
+        start_process(
+            [
+                sys.executable,
+                "-m",
+                "experiments.main",
+                f"--config={CONFIG}",
+                f"--workdir={workdir}",
+                *cluster,
                 f"--process_id={i}",
-            ]
-        cmd = [
-            sys.executable,
-            "-m",
-            f"experiments.{module}",
-            f"--config={CONFIG}:{kind}",
-            f"--workdir={workdir}",
-            *cluster,
-            *flags,
-        ]
-        procs.append(start_process(cmd, devices))
-    return procs
+            ],
+            devices=2,
+        )
+        for i in range(2)
+    ]
 
 
 def _wait(procs) -> list[str]:
@@ -73,17 +72,13 @@ def _wait(procs) -> list[str]:
     return outputs
 
 
-def _run_together(*launches) -> tuple[list[list[str]], float]:
-    """Starts every launch at once, waits for all; returns their outputs and the wall time."""
-    t0 = time.perf_counter()
-    started = [_launch(*args) for args in launches]
-    outputs = [_wait(procs) for procs in started]
-    return outputs, time.perf_counter() - t0
-
-
 def _rows(workdir) -> list[dict]:
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         return [json.loads(line) for line in f]
+
+
+def _train_rows(workdir) -> list[dict]:
+    return [r for r in _rows(workdir) if r["split"] == "train"]
 
 
 def _samples(workdir) -> dict[str, np.ndarray]:
@@ -97,31 +92,35 @@ def _files(workdir) -> list[str]:
     )
 
 
+def _model_config():
+    """The experiment config the job trains its model with."""
+    return config_lib.job_experiment_configs(get_config())[MODEL]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Trains the tiny DAAE as 2 x 2 and as 1 x 4, then samples the 2 x 2 run's workdir as
-    2 x 2 and a copy of it as 1 x 4."""
+    """The tiny job as 2 x 2 (two processes) and, meanwhile, as 1 x 1 in this process."""
+    from gae_jax.jobs import run_pipeline
+
+    assert len(jax.devices()) == 1
     root = tmp_path_factory.mktemp("entry_points")
-    pod, single, copy = root / "pod_2x2", root / "single_1x4", root / "sample_1x4"
-    (train_pod, _), train_seconds = _run_together(
-        ("train", pod, 2, 2, "train"), ("train", single, 1, 4, "train")
-    )
-    shutil.copytree(pod, copy)
-    (sample_pod, _), sample_seconds = _run_together(
-        ("sample", pod, 2, 2, "train"), ("sample", copy, 1, 4, "train")
-    )
-    print(f"train 2x2 beside 1x4: {train_seconds:.0f}s; sample likewise: {sample_seconds:.0f}s")
-    return {
-        "pod": pod,
-        "single": single,
-        "sample_1x4": copy,
-        "logs": {"train": train_pod, "sample": sample_pod},
-    }
+    pod, single = root / "pod_2x2", root / "single_1x1"
+    t0 = time.perf_counter()
+    procs = _launch(pod)
+    try:
+        run_pipeline(get_config(), str(single))
+    except BaseException:
+        for p in procs:
+            p.kill()
+        raise
+    outputs = _wait(procs)
+    print(f"main 2x2 beside 1x1 in-process: {time.perf_counter() - t0:.0f}s")
+    return {"pod": pod, "single": single, "logs": outputs}
 
 
-def _copy_of_trained(pod, to):
-    """A copy of the 2 x 2 workdir as training left it (its samples removed)."""
-    shutil.copytree(pod, to, ignore=shutil.ignore_patterns("samples"))
+def _copy_of_trained(model_dir, to):
+    """A copy of the 2 x 2 model's workdir as training left it (its samples removed)."""
+    shutil.copytree(model_dir, to, ignore=shutil.ignore_patterns("samples"))
     return to
 
 
@@ -143,76 +142,70 @@ def _assert_rows_match(rows, expected, rel=0.0):
 
 
 def test_every_process_joins_the_cluster_and_logs_it(runs):
-    for outputs in runs["logs"].values():
-        for i, output in enumerate(outputs):
-            assert f"process {i}/2, 2 local / 4 global devices" in output
+    for i, output in enumerate(runs["logs"]):
+        assert f"process {i}/2, 2 local / 4 global devices" in output
 
 
 def test_two_processes_train_as_one(runs):
-    rows = _rows(runs["pod"])
-    assert [r["step"] for r in rows if r["split"] == "train"] == [4, 8]
-    assert rows == _rows(runs["single"])  # topology_exact: identical rows
+    pod, single = runs["pod"] / MODEL, runs["single"] / MODEL
+    assert [r["step"] for r in _train_rows(pod)] == [4, 8]
+    assert _train_rows(pod) == _train_rows(single)  # topology_exact: identical rows
+    assert_trees_equal(trained_params(pod), trained_params(single))
+    _assert_rows_match(_rows(pod), _rows(single), rel=PER_DEVICE_BATCH_ROUNDING)
 
 
 def test_two_processes_sample_as_one(runs):
-    a, b = _samples(runs["pod"]), _samples(runs["sample_1x4"])
-    assert sorted(a) == sorted(b) and a["latent_x_step_0"].shape[0] == 6  # 6 chains on 4 devices
+    pod, single = runs["pod"] / MODEL, runs["single"] / MODEL
+    a, b = _samples(pod), _samples(single)
+    assert sorted(a) == sorted(b) and a["latent_x_step_0"].shape[0] == 30  # 30 chains, 4 devices
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    summary = json.loads((runs["pod"] / "samples" / "sample_summary.json").read_text())
+    summary = json.loads((pod / "samples" / "sample_summary.json").read_text())
     assert summary["timings"]["latent"]["devices"] == 4
     assert summary["timings"]["latent"]["processes"] == 2
 
 
-def test_process_zero_alone_writes_the_files(runs):
-    pod, single = runs["pod"], runs["sample_1x4"]  # trained by 2 x 2, sampled by 1 x 4
-    files = _files(pod)
-    assert len([f for f in files if f.startswith("tensorboard" + os.sep)]) == 1
-    assert not [f for f in files if "tmp" in f or f.endswith(".lock")], files
-    # The same files as the one-process run, apart from each process's checkpoint shards.
-    shards = lambda fs: {f for f in fs if f.startswith("checkpoints")}  # noqa: E731
-    others = lambda fs: {f for f in fs if not f.startswith(("checkpoints", "tensorboard"))}  # noqa: E731
-    assert others(files) == others(_files(single))
-    assert any("process_1" in f for f in shards(files))  # both processes saved their shards
-
-
-def test_pod_checkpoint_samples_and_resumes_on_one_device(runs, tmp_path):
-    from gae_jax.jobs import sample_and_save, train_and_evaluate
-
-    assert len(jax.devices()) == 1
-    sampled = _copy_of_trained(runs["pod"], tmp_path / "sample_1x1")
-    sample_and_save(get_config("train"), str(sampled))
-    a, b = _samples(runs["pod"]), _samples(sampled)
-    assert sorted(a) == sorted(b)
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    resumed = _copy_of_trained(runs["pod"], tmp_path / "resume_1x1")
-    _as_killed_after_step_4(resumed)
-    train_and_evaluate(get_config("train"), str(resumed))
-    rows, expected = _rows(resumed), _rows(runs["pod"])
-    train = lambda rows: [r for r in rows if r["split"] == "train"]  # noqa: E731
-    assert train(rows) == train(expected)  # topology_exact: the steps are bitwise the same
-    _assert_rows_match(rows, expected, rel=PER_DEVICE_BATCH_ROUNDING)
-    assert (resumed / "checkpoints" / "8").is_dir()
-
-
-def test_main_job_on_two_processes_matches_one(tmp_path):
-    pod, single = tmp_path / "pod", tmp_path / "single"
-    (outputs, _), seconds = _run_together(
-        ("main", pod, 2, 2, "main"), ("main", single, 1, 4, "main")
-    )
+def test_main_job_on_two_processes_matches_one(runs):
+    outputs, pod, single = runs["logs"], runs["pod"], runs["single"]
     assert "Report:" in outputs[0] and "Report:" not in outputs[1]  # process 0 prints it
     a = json.loads((pod / "summary.json").read_text())
     b = json.loads((single / "summary.json").read_text())
     assert a["classifier"] == b["classifier"]  # trained by every process alike, no reduction
-    metrics, expected = a["models"]["aae"]["metrics"], b["models"]["aae"]["metrics"]
-    assert metrics.keys() == expected.keys()
-    for key, values in expected.items():  # downstream of training: its all-reduce rounding
-        np.testing.assert_allclose(metrics[key], values, rtol=1e-4, atol=1e-5, err_msg=key)
-    _assert_rows_match(_rows(pod / "aae"), _rows(single / "aae"), rel=REDUCTION_ROUNDING)
-    assert len(list((pod / "aae" / "tensorboard").iterdir())) == 1
-    assert not [f for f in _files(pod) if "tmp" in f], _files(pod)
-    print(f"main 2x2 vs 1x4 together: {seconds:.0f}s")
+    got, want = _measures(a), _measures(b)
+    assert got.keys() == want.keys()
+    for key, values in want.items():  # the same images, measured in batches of other sizes
+        np.testing.assert_allclose(got[key], values, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def _measures(summary: dict) -> dict:
+    """The job's sample measures of the real data and of the model's chains, by name."""
+    real = {f"real data {k}": v for k, v in summary["real_data"].items()}
+    return {**real, **summary["models"][MODEL]["metrics"]}
+
+
+def test_process_zero_alone_writes_the_files(runs):
+    pod, single = runs["pod"], runs["single"]
+    files = _files(pod)
+    assert len([f for f in files if f.startswith(os.path.join(MODEL, "tensorboard", ""))]) == 1
+    assert not [f for f in files if "tmp" in f or f.endswith(".lock")], files
+    # The same files as the one-process run, apart from each process's checkpoint shards.
+    in_checkpoints = lambda f: "checkpoints" in f.split(os.sep)  # noqa: E731
+    shards = lambda fs: {f for f in fs if in_checkpoints(f)}  # noqa: E731
+    others = lambda fs: {f for f in fs if not in_checkpoints(f) and "tensorboard" not in f}  # noqa: E731
+    assert others(files) == others(_files(single))
+    assert any("process_1" in f for f in shards(files))  # both processes saved their shards
+
+
+def test_pod_checkpoint_resumes_on_one_device(runs, tmp_path):
+    from gae_jax.jobs import train_and_evaluate
+
+    pod = runs["pod"] / MODEL
+    resumed = _copy_of_trained(pod, tmp_path / "resume_1x1")
+    _as_killed_after_step_4(resumed)
+    train_and_evaluate(_model_config(), str(resumed))
+    assert _train_rows(resumed) == _train_rows(pod)  # topology_exact: bitwise the same steps
+    _assert_rows_match(_rows(resumed), _rows(pod), rel=PER_DEVICE_BATCH_ROUNDING)
+    assert (resumed / "checkpoints" / "8").is_dir()
 
 
 def test_a_process_other_than_zero_writes_only_its_checkpoint_shards(runs, tmp_path, monkeypatch):
@@ -221,7 +214,7 @@ def test_a_process_other_than_zero_writes_only_its_checkpoint_shards(runs, tmp_p
     only the files of its checkpoint change (orbax writes them as the one process here)."""
     from gae_jax.jobs import sample_and_save, train_and_evaluate
 
-    workdir = _copy_of_trained(runs["pod"], tmp_path / "run")  # written by process 0
+    workdir = _copy_of_trained(runs["pod"] / MODEL, tmp_path / "run")  # written by process 0
     _as_killed_after_step_4(workdir)
     before = snapshot(workdir)
 
@@ -234,9 +227,9 @@ def test_a_process_other_than_zero_writes_only_its_checkpoint_shards(runs, tmp_p
         return 1 if caller.startswith("gae_jax") else real_process_index(*args, **kwargs)
 
     monkeypatch.setattr(jax, "process_index", process_index)
-    sample_and_save(get_config("train"), str(workdir))
+    sample_and_save(_model_config(), str(workdir))
     assert snapshot(workdir) == before
-    train_and_evaluate(get_config("train"), str(workdir))
+    train_and_evaluate(_model_config(), str(workdir))
     after = snapshot(workdir)
     changed = {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
     assert changed and all(f.startswith("checkpoints" + os.sep + "8") for f in changed), changed

@@ -4,9 +4,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers import REPO, multidevice_env
 
 
+@pytest.mark.slow
 def test_sharded_chains_equal_unsharded_chains():
     env = multidevice_env(4)
     worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sharded_chains_worker.py")
