@@ -207,9 +207,9 @@ steps and keeping samples after the second restart; the kept samples (noise incl
 Adam 1e-3) trains for `classifier_steps` minibatches of `classifier_batch_size` whatever n is,
 from the same initialisation; the upper bound uses min(n, training-set size) real images. The
 paper instead streams fresh synthetic batches for 50 epochs of 40,000 samples and reports the
-final accuracy; its lower bound is our first row. Our autoencoders differ from the paper's in
-two details: the middle layer (100 or 32 units) is the linear code of our MLP autoencoder (for
-the shallow models this is the same function class: a linear code followed by the linear output
-layer), and the DAEs corrupt the input with N(0, 0.5²) instead of the paper's pre-activation
-noise plus salt-and-pepper.
+final accuracy; its lower bound is our first row. The autoencoders are the paper's
+(configs/paper002_mnist.py): the deep models' 100-unit code is a relu bottleneck, the shallow
+models' code is their single 32-unit tanh layer, and the DAEs corrupt the input with
+salt-and-pepper noise (probability 0.5) and add N(0, 0.5²) to the first layer's pre-activations
+in training.
 """
