@@ -4,9 +4,9 @@
         [--results=docs/results/fashion_mnist.json]
 
 Reads ``<runs>/fashion_{mlp,conv}_daae/{metrics.jsonl,summary.json,config.json}`` (and the
-``samples/latent_step_*.png`` grids that ``experiments.sample`` wrote), writes
+``samples/latent_steps.png`` grids that ``experiments.sample`` wrote), writes
 ``<out>/recon_curves.png`` (validation/test reconstruction BCE per epoch and the smoothed
-training loss), copies the sample grids to ``<out>/{mlp,conv}_latent_step_NNN.png`` and writes
+training loss), copies the sample grids (``latent_steps.png``) to ``<out>/{mlp,conv}_latent_steps.png`` and writes
 the numbers to ``--results``. A run still in progress is reported as such, with its last step.
 """
 
@@ -63,7 +63,8 @@ def run_results(key: str, workdir: str) -> dict:
         "label": label,
         "command": f"python -m experiments.train {flags}",
         "finished": summary is not None,
-        "num_steps": config["train"]["num_steps"],
+        # A resumed run may have been given another length: the summary has the final step.
+        "num_steps": summary["step"] if summary else config["train"]["num_steps"],
         "last_logged_step": train[-1]["step"] if train else 0,
         "steps_per_epoch": steps_per_epoch,
         "model": {
@@ -134,9 +135,10 @@ def main() -> None:
     curve_figure(results, runs, os.path.join(args.out, "recon_curves.png"))
     for key, workdir in runs.items():
         samples = os.path.join(workdir, "samples")
+        # One figure of the chain's grids at every recorded step (0, 1, 5, 10).
         grids = (
-            sorted(f for f in os.listdir(samples) if f.startswith("latent_step"))
-            if os.path.isdir(samples)
+            ["latent_steps.png"]
+            if os.path.exists(os.path.join(samples, "latent_steps.png"))
             else []
         )
         for grid in grids:
