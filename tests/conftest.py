@@ -35,6 +35,23 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def pytest_configure(config):
+    """Under ``-n``, pytest-xdist's default ``--dist load`` becomes ``loadgroup`` (``load`` that
+    sends the tests marked ``xdist_group("name")`` to one worker): a module's tests that share
+    an expensive module-scoped fixture compute it once."""
+    if getattr(config.option, "dist", None) == "load":  # the controller
+        config.option.dist = "loadgroup"
+    elif getattr(config, "workerinput", {}).get("loadgroup"):  # a worker (see below)
+        config.option.loadgroup = True  # it tags the grouped tests for the controller
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """Tells each xdist worker whether the controller groups (a worker sets its own
+    ``loadgroup`` from the command line before the conftest's ``pytest_configure`` runs)."""
+    node.workerinput["loadgroup"] = node.config.getvalue("dist") == "loadgroup"
+
+
 @pytest.fixture
 def key():
     return jax.random.key(0)
