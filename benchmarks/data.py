@@ -1,6 +1,7 @@
 """The input pipeline's throughput and host memory against the train step's appetite.
 
     python -m benchmarks.data [--celeba_records=1024,4096] [--batch_size=64] [--prefetch=8]
+        [--notrain_steps]
 
 Every case runs in a fresh process (its own peak RSS) and streams training batches through
 ``data.TrainBatches`` onto the device exactly as the training job does, timing only the
@@ -40,6 +41,11 @@ _PREFETCH = flags.DEFINE_integer("prefetch", 8, "steps read ahead by the pipelin
 _THREADS = flags.DEFINE_integer("threads", 0, "reader threads (0: the pipeline's default)")
 _MAX_STEPS = flags.DEFINE_integer("max_steps", 200, "cap on the streamed steps of a case")
 _STEP_REPEATS = flags.DEFINE_integer("step_repeats", 3, "timed train steps per configuration")
+_STEPS = flags.DEFINE_bool(
+    "train_steps",
+    True,
+    "also time the DAAE train steps (the data share); --notrain_steps: pipelines only",
+)
 _CASE = flags.DEFINE_string("case", None, "internal: run one case in this process")
 _OUT = flags.DEFINE_string("out", None, "where to write the JSON (default: benchmarks/results)")
 
@@ -171,7 +177,7 @@ def main(argv):
     # The MLP DAAE at 28x28 (mnist5k and Fashion-MNIST alike), paper 001's conv DAAE at 64x64.
     steps = {"mnist5k": "daae,fashion", FASHION: "daae,fashion", "tfds:celeb_a": "daae,celeba"}
     rows, results = [], {"pipeline": [], "train_step": {}}
-    for variant in ["daae,fashion", "daae_conv,fashion", "daae,celeba"]:
+    for variant in ["daae,fashion", "daae_conv,fashion", "daae,celeba"] if _STEPS.value else []:
         print(f"timing the train step of {variant} ...", file=sys.stderr)
         results["train_step"][variant] = common.run_child(
             "benchmarks.data", [f"--case=step:{variant}", *_flags()]
@@ -180,12 +186,13 @@ def main(argv):
         print(f"streaming {name} {records or ''} ...", file=sys.stderr)
         case = f"pipeline:{name}" + (f"@{records}" if records else "")
         result = common.run_child("benchmarks.data", [f"--case={case}", *_flags()])
-        step = results["train_step"][steps[name]]
-        result["train_step"] = steps[name]
-        per_batch = _BATCH.value / step["records_per_second"]
-        result["data_share_of_step"] = result["seconds_per_batch"] / (
-            result["seconds_per_batch"] + per_batch
-        )
+        step = results["train_step"].get(steps[name])
+        if step is not None:
+            result["train_step"] = steps[name]
+            per_batch = _BATCH.value / step["records_per_second"]
+            result["data_share_of_step"] = result["seconds_per_batch"] / (
+                result["seconds_per_batch"] + per_batch
+            )
         results["pipeline"].append(result)
         rows.append(
             [
@@ -193,8 +200,8 @@ def main(argv):
                 result["records"],
                 "x".join(map(str, result["image_shape"])),
                 result["records_per_second"],
-                step["records_per_second"],
-                f"{100 * result['data_share_of_step']:.1f}%",
+                step["records_per_second"] if step else "-",
+                f"{100 * result['data_share_of_step']:.1f}%" if step else "-",
                 result["baseline_rss_mb"],
                 result["rss_after_open_mb"] - result["baseline_rss_mb"],
                 result["peak_rss_mb"],
