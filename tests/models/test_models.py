@@ -1,5 +1,8 @@
 """Shapes of every architecture at every image size, posteriors and batch-norm modes."""
 
+import functools
+from unittest import mock
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -7,8 +10,8 @@ import numpy as np
 import pytest
 from helpers import tiny_model
 
-from gae_jax.models import build_autoencoder
-from gae_jax.models.conv import UpConv
+from gae_jax.models import build_autoencoder, conv
+from gae_jax.models.conv import PHASES_MIN_FEATURES, DownConv, UpConv
 
 
 @pytest.mark.parametrize("architecture", ["mlp", "dcgan"])
@@ -145,13 +148,8 @@ def test_bfloat16_matmuls_keep_float32_parameters_and_stay_close():
         )
 
 
-@pytest.mark.parametrize(("side", "use_bias"), [(7, False), (4, True), (5, True)])
-def test_upconv_is_flax_conv_transpose_with_the_same_parameters(side, use_bias):
-    """UpConv (the DCGAN decoders' upsampling) initialises and computes what
-    ``nn.ConvTranspose((4, 4), strides=(2, 2), padding="SAME")`` does, gradients included."""
-    x = jax.random.normal(jax.random.key(0), (3, side, side, 6))
-    ours = UpConv(5, use_bias=use_bias)
-    flax_layer = nn.ConvTranspose(5, (4, 4), strides=(2, 2), padding="SAME", use_bias=use_bias)
+def _check_same_layer(ours, flax_layer, x, out_shape, use_bias):
+    """``ours`` initialises to flax's parameters and computes its values and gradients."""
     params = ours.init(jax.random.key(1), x)
     reference = flax_layer.init(jax.random.key(1), x)
     assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, reference)
@@ -159,10 +157,84 @@ def test_upconv_is_flax_conv_transpose_with_the_same_parameters(side, use_bias):
     if use_bias:  # a non-zero bias, so that adding it is checked too
         params = jax.tree.map(lambda p: p + 0.1, params)
     y = ours.apply(params, x)
-    assert y.shape == (3, 2 * side, 2 * side, 5)
+    assert y.shape == out_shape
     np.testing.assert_allclose(y, flax_layer.apply(params, x), atol=1e-5)
+
+    def loss(m, p, x):
+        return jnp.sum(jnp.sin(m.apply(p, x)))
+
     grads = [
-        jax.grad(lambda p, m=m: jnp.sum(jnp.sin(m.apply(p, x))))(params) for m in (ours, flax_layer)
+        jax.grad(functools.partial(loss, m), argnums=(0, 1))(params, x) for m in (ours, flax_layer)
     ]
     for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1]), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("side", "features", "use_bias"),
+    [
+        (7, PHASES_MIN_FEATURES, False),
+        (4, PHASES_MIN_FEATURES + 1, True),
+        (5, 1, True),
+        (4, 3, False),
+    ],
+)
+def test_upconv_is_flax_conv_transpose_with_the_same_parameters(side, features, use_bias):
+    """UpConv (the DCGAN decoders' upsampling) initialises and computes what
+    ``nn.ConvTranspose((4, 4), strides=(2, 2), padding="SAME")`` does, gradients included, in
+    both of its forms: phases (from PHASES_MIN_FEATURES features) and lax.conv_transpose."""
+    x = jax.random.normal(jax.random.key(0), (3, side, side, 6))
+    _check_same_layer(
+        UpConv(features, use_bias=use_bias),
+        nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=use_bias),
+        x,
+        (3, 2 * side, 2 * side, features),
+        use_bias,
+    )
+
+
+@pytest.mark.parametrize(
+    ("side", "channels", "use_bias"), [(28, 1, False), (14, 6, True), (7, 5, False), (5, 3, True)]
+)
+def test_downconv_is_flax_conv_with_the_same_parameters(side, channels, use_bias):
+    """DownConv (the DCGAN encoders' downsampling, space-to-depth) initialises and computes what
+    ``nn.Conv((4, 4), strides=(2, 2), padding="SAME")`` does, gradients included, at even and
+    odd sizes (SAME pads 1 + 1 and 1 + 2)."""
+    x = jax.random.normal(jax.random.key(0), (3, side, side, channels))
+    out = -(-side // 2)
+    _check_same_layer(
+        DownConv(4, use_bias=use_bias),
+        nn.Conv(4, (4, 4), strides=(2, 2), padding="SAME", use_bias=use_bias),
+        x,
+        (3, out, out, 4),
+        use_bias,
+    )
+
+
+def _flax_layer(kind):
+    def make(features, use_bias=True, name=None):
+        return kind(features, (4, 4), strides=(2, 2), padding="SAME", use_bias=use_bias, name=name)
+
+    return make
+
+
+@pytest.mark.parametrize("image_shape", [(28, 28, 1), (64, 64, 3)])
+def test_dcgan_parameter_tree_is_that_of_flax_layers(image_shape):
+    """The DCGAN networks have the parameter tree (names, shapes) and initial values they had
+    with nn.Conv / nn.ConvTranspose layers, so their checkpoints restore."""
+    model = build_autoencoder(
+        architecture="dcgan", image_shape=image_shape, latent_dim=3, conv_width=4
+    )
+    x = jnp.zeros((2, *image_shape))
+    ours = model.init(jax.random.key(0), x)
+    with (
+        mock.patch.object(conv, "DownConv", _flax_layer(nn.Conv)),
+        mock.patch.object(conv, "UpConv", _flax_layer(nn.ConvTranspose)),
+    ):
+        reference = model.init(jax.random.key(0), x)
+    down, up = {28: (3, 2), 64: (4, 4)}[image_shape[0]]  # the names the flax layers had
+    assert {f"Conv_{i}" for i in range(down)} < set(ours["params"]["encoder"])
+    assert {f"ConvTranspose_{i}" for i in range(up)} < set(ours["params"]["decoder"])
+    assert jax.tree.structure(ours) == jax.tree.structure(reference)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
