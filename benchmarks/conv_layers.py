@@ -3,7 +3,8 @@
     python -m benchmarks.conv_layers [--rounds=5] [--batch_size=64] [--step=daae_conv,fashion]
         [--out=PATH]
 
-Times one forward and backward pass of each 4x4, stride-2 layer of the DCGAN encoders
+Times one forward and backward pass, in a ``lax.scan`` body as the training loop runs it
+(``gae_jax.train.steps.scan_steps``), of each 4x4, stride-2 layer of the DCGAN encoders
 (``flax.linen.Conv`` against :func:`gae_jax.models.conv.downconv_space_to_depth`) and decoders
 (``flax.linen.ConvTranspose`` against :func:`gae_jax.models.conv.upconv_phases`) at width 64
 (28x28 Fashion-MNIST/MNIST, 64x64 CelebA), the candidates taking turns in one process. The
@@ -84,8 +85,16 @@ def _layer_fns(direction: str, side: int, cin: int, cout: int) -> dict:
     argnums = (0,) if direction == "down" and cin <= 3 else (0, 1)  # no gradient of an image
     fns = {}
     for name, form in FORMS[direction].items():
-        loss = lambda k, x, form=form: jnp.sum(form(x, k) ** 2)
-        fns[name] = common.blocking(jax.jit(jax.grad(loss, argnums=argnums)), kernel, x)
+        grad = jax.grad(lambda k, x, form=form: jnp.sum(form(x, k) ** 2), argnums=argnums)
+
+        def in_loop(kernel, xs, grad=grad):  # one pass in a loop body, as training runs it
+            def body(k, x):
+                grads = grad(k, x)
+                return k + 1e-9 * grads[0], sum(jnp.sum(g) for g in grads[1:])
+
+            return jax.lax.scan(body, kernel, xs)
+
+        fns[name] = common.blocking(jax.jit(in_loop), kernel, x[None])
     return fns
 
 

@@ -4,8 +4,10 @@ The encoder mirrors the DCGAN discriminator: 4x4 convolutions with stride 2 (no 
 followed by batch norm and ReLU, down to a 4x4 feature map, then a linear layer to the code. The
 decoder mirrors the generator: a linear layer to a small feature map, then 4x4 fractionally
 strided convolutions with batch norm and ReLU, ending in a transposed convolution that emits
-logits (apply a sigmoid for images). The transposed convolutions are :class:`UpConv`, the same
-layer computed without XLA's slow dilated-input path. Supported image sizes are 28, 32 and 64 pixels.
+logits (apply a sigmoid for images). The strided convolutions are :class:`DownConv` and the
+transposed ones :class:`UpConv`: the same layers (parameters, values) computed as stride-1
+convolutions with canonical-layout gradients (:func:`conv_valid`), which XLA's CPU backend runs
+fast inside the training loop's ``lax.scan``. Supported image sizes are 28, 32 and 64 pixels.
 """
 
 from __future__ import annotations
@@ -30,6 +32,54 @@ def _bn(train: bool) -> nn.BatchNorm:
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
 
 
+_SPEC = ("NHWC", "HWIO", "NHWC")
+
+
+def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=_SPEC)
+
+
+@jax.custom_vjp
+def conv_valid(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """The stride-1 VALID convolution x: float32[B, H, W, C], kernel: float32[h, w, C, F] ->
+    float32[B, H - h + 1, W - w + 1, F], with gradients written in canonical layouts.
+
+    Autodiff's gradients of a convolution are convolutions with swapped dimensions (the
+    kernel's output and input features, the input's batch and features). XLA's CPU backend
+    rearranges them into the NHWC/HWIO form its fast (Eigen) convolution takes in a jitted
+    function's top level but not inside a loop body (``lax.scan``, ``while``; jax issue 12868),
+    where they run on a slow generic path: 7-24x slower fwd+bwd in ``lax.scan`` here
+    (``python -m benchmarks.conv_layers``). Here the input gradient is an NHWC/HWIO convolution
+    of the padded output gradient with the flipped kernel, and the kernel gradient is one
+    matrix product per tap, fast in a loop body too.
+    """
+    return _conv(x, kernel)
+
+
+def _conv_valid_fwd(x, kernel):
+    return _conv(x, kernel), (x, kernel)
+
+
+def _conv_valid_bwd(residuals, g):
+    x, kernel = residuals
+    kh, kw = kernel.shape[:2]
+    gp = jnp.pad(g, ((0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1), (0, 0)))
+    dx = _conv(gp, jnp.flip(kernel, (0, 1)).swapaxes(2, 3))
+    oh, ow = g.shape[1:3]
+    dk = jnp.stack(
+        [
+            jnp.stack(
+                [jnp.einsum("nhwc,nhwf->cf", x[:, a : a + oh, b : b + ow], g) for b in range(kw)]
+            )
+            for a in range(kh)
+        ]
+    )
+    return dx, dk
+
+
+conv_valid.defvjp(_conv_valid_fwd, _conv_valid_bwd)
+
+
 def upconv_phases(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """``lax.conv_transpose(x, kernel, (2, 2), "SAME")`` for a 4x4 kernel, as four stride-1 convs.
 
@@ -43,13 +93,7 @@ def upconv_phases(x: jax.Array, kernel: jax.Array) -> jax.Array:
     pads = ((1, 0), (0, 1))  # phase 0 reads x[m - 1], x[m]; phase 1 reads x[m], x[m + 1]
     phases = [
         [
-            jax.lax.conv_general_dilated(
-                x,
-                kernel[py::2, px::2],
-                window_strides=(1, 1),
-                padding=(pads[py], pads[px]),
-                dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            )
+            conv_valid(jnp.pad(x, ((0, 0), pads[py], pads[px], (0, 0))), kernel[py::2, px::2])
             for px in range(2)
         ]
         for py in range(2)
@@ -83,9 +127,7 @@ def downconv_space_to_depth(x: jax.Array, kernel: jax.Array) -> jax.Array:
     # [2 (a), 2 (r), 2 (b), 2 (s), C, F] -> [a, b, (r, s, C), F]
     f = kernel.shape[-1]
     k = kernel.reshape(2, 2, 2, 2, c, f).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * c, f)
-    return jax.lax.conv_general_dilated(
-        xs, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
-    )
+    return conv_valid(xs, k)
 
 
 # UpConv computes at least this many output features as phases; fewer (the decoders' image
@@ -117,9 +159,7 @@ class UpConv(nn.Module):
         if self.features >= PHASES_MIN_FEATURES:
             y = upconv_phases(x, kernel)
         else:
-            y = jax.lax.conv_transpose(
-                x, kernel, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
-            )
+            y = jax.lax.conv_transpose(x, kernel, (2, 2), "SAME", dimension_numbers=_SPEC)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,))
         return y
@@ -131,9 +171,10 @@ class DownConv(nn.Module):
     x: float32[B, H, W, C] -> float32[B, ceil(H/2), ceil(W/2), features], with the same
     parameters (names, shapes, initialisation) and the same values up to float rounding.
 
-    The layer is :func:`downconv_space_to_depth`: XLA's CPU backend computes the gradients of a
-    stride-2 convolution (input-dilated for the input, kernel-dilated for the kernel) on a slow
-    generic path, those of this stride-1 form as ordinary convolutions
+    The layer is :func:`downconv_space_to_depth`: inside a loop body, XLA's CPU backend
+    computes the gradients of a stride-2 convolution (input-dilated for the input,
+    kernel-dilated with swapped dimensions for the kernel) on a slow generic path, those of this
+    stride-1 form (:func:`conv_valid`) as ordinary convolutions and matrix products
     (``python -m benchmarks.conv_layers``).
     """
 
