@@ -10,8 +10,8 @@ Times one forward and backward pass, in a ``lax.scan`` body as the training loop
 (28x28 Fashion-MNIST/MNIST, 64x64 CelebA), the candidates taking turns in one process. The
 backward pass computes the gradients of the kernel and, except for an encoder's first layer
 (whose input is the image), of the input, as in training. ``DownConv`` and ``UpConv`` use the
-faster form of each layer (``UpConv`` keeps ``lax.conv_transpose`` below
-``PHASES_MIN_FEATURES`` output features); all forms have the same parameters and agree to float
+faster form of each layer (``UpConv`` keeps ``lax.conv_transpose`` for the image layers of
+small images, ``conv.upconv_uses_phases``); all forms have the same parameters and agree to float
 rounding (``tests/models/test_models.py``).
 
 With ``--step`` (empty: skipped), it also times the whole train step of that
@@ -44,7 +44,7 @@ _OUT = flags.DEFINE_string(
 )
 # (network, direction, input side, input channels, output channels): the DCGAN layers at width
 # 64 (gae_jax.models.conv), and two decoder widths between the image and hidden layers that
-# place UpConv's switch (PHASES_MIN_FEATURES).
+# place UpConv's switch (conv.upconv_uses_phases).
 LAYERS = (
     ("28x28", "down", 28, 1, 64),
     ("28x28", "down", 14, 64, 128),
@@ -162,7 +162,7 @@ def main(argv):
         macs = _BATCH.value * min(side, out_side) ** 2 * 16 * cin * cout
         flops = passes * 2 * macs
         layer = f"{network} {direction}, {side}x{side}x{cin} -> {out_side}x{out_side}x{cout}"
-        used = "phases" if direction == "up" and cout >= conv.PHASES_MIN_FEATURES else None
+        used = "phases" if direction == "up" and conv.upconv_uses_phases(side, side, cout) else None
         used = used or ("space-to-depth" if direction == "down" else "flax ConvTranspose")
         payload["rows"].append(
             {"layer": layer, "seconds": seconds, "flops": flops, "library_uses": used}

@@ -130,9 +130,18 @@ def downconv_space_to_depth(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return conv_valid(xs, k)
 
 
-# UpConv computes at least this many output features as phases; fewer (the decoders' image
-# layers) with lax.conv_transpose, which is faster there (python -m benchmarks.conv_layers).
+# UpConv computes at least this many output features as phases. Fewer (the decoders' image
+# layers) on an input of at most FALLBACK_MAX_PIXELS pixels run faster as lax.conv_transpose
+# (python -m benchmarks.conv_layers, in a scan body: 14x14x64 -> 28x28x1 21 vs 88 ms), larger
+# inputs as phases again (32x32x64 -> 64x64x3: 2548 vs 741 ms).
 PHASES_MIN_FEATURES = 8
+FALLBACK_MAX_PIXELS = 14 * 14
+
+
+def upconv_uses_phases(height: int, width: int, features: int) -> bool:
+    """Whether :class:`UpConv` computes an input of ``height x width`` pixels to ``features``
+    outputs as :func:`upconv_phases` (else as ``lax.conv_transpose``)."""
+    return features >= PHASES_MIN_FEATURES or height * width > FALLBACK_MAX_PIXELS
 
 
 class UpConv(nn.Module):
@@ -143,9 +152,10 @@ class UpConv(nn.Module):
 
     XLA's CPU backend runs a transposed convolution as a convolution of the input dilated with
     zeros, on a slow generic path: about a seventh of the speed of an ordinary convolution
-    (``python -m benchmarks.conv_layers``). From :data:`PHASES_MIN_FEATURES` output features on,
-    the layer is :func:`upconv_phases`, four ordinary stride-1 convolutions; below (a 1- or
-    3-channel image), ``lax.conv_transpose`` as in flax, which is faster there.
+    (``python -m benchmarks.conv_layers``). The layer is :func:`upconv_phases`, four ordinary
+    stride-1 convolutions, except for an image layer (fewer than :data:`PHASES_MIN_FEATURES`
+    outputs) on an input of at most :data:`FALLBACK_MAX_PIXELS` pixels: that runs as
+    ``lax.conv_transpose``, as in flax, which is faster there.
     """
 
     features: int
@@ -156,7 +166,7 @@ class UpConv(nn.Module):
         kernel = self.param(
             "kernel", nn.initializers.lecun_normal(), (4, 4, x.shape[-1], self.features)
         )
-        if self.features >= PHASES_MIN_FEATURES:
+        if upconv_uses_phases(x.shape[1], x.shape[2], self.features):
             y = upconv_phases(x, kernel)
         else:
             y = jax.lax.conv_transpose(x, kernel, (2, 2), "SAME", dimension_numbers=_SPEC)
