@@ -144,7 +144,28 @@ def upconv_uses_phases(height: int, width: int, features: int) -> bool:
     return features >= PHASES_MIN_FEATURES or height * width > FALLBACK_MAX_PIXELS
 
 
-class UpConv(nn.Module):
+class _Conv4x4Stride2(nn.Module):
+    """A 4x4, stride-2, SAME layer with flax's parameters (``kernel`` [4, 4, C, features] with
+    flax's initialisation, ``bias`` [features]); subclasses compute it (``_compute``)."""
+
+    features: int
+    use_bias: bool = True
+
+    def _compute(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (4, 4, x.shape[-1], self.features)
+        )
+        y = self._compute(x, kernel)
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+        return y
+
+
+class UpConv(_Conv4x4Stride2):
     """``nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME")``, computed fast.
 
     x: float32[B, H, W, C] -> float32[B, 2H, 2W, features], with the same parameters (names,
@@ -158,24 +179,13 @@ class UpConv(nn.Module):
     ``lax.conv_transpose``, as in flax, which is faster there.
     """
 
-    features: int
-    use_bias: bool = True
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param(
-            "kernel", nn.initializers.lecun_normal(), (4, 4, x.shape[-1], self.features)
-        )
+    def _compute(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
         if upconv_uses_phases(x.shape[1], x.shape[2], self.features):
-            y = upconv_phases(x, kernel)
-        else:
-            y = jax.lax.conv_transpose(x, kernel, (2, 2), "SAME", dimension_numbers=_SPEC)
-        if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
-        return y
+            return upconv_phases(x, kernel)
+        return jax.lax.conv_transpose(x, kernel, (2, 2), "SAME", dimension_numbers=_SPEC)
 
 
-class DownConv(nn.Module):
+class DownConv(_Conv4x4Stride2):
     """``nn.Conv(features, (4, 4), strides=(2, 2), padding="SAME")``, computed fast.
 
     x: float32[B, H, W, C] -> float32[B, ceil(H/2), ceil(W/2), features], with the same
@@ -188,18 +198,8 @@ class DownConv(nn.Module):
     (``python -m benchmarks.conv_layers``).
     """
 
-    features: int
-    use_bias: bool = True
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param(
-            "kernel", nn.initializers.lecun_normal(), (4, 4, x.shape[-1], self.features)
-        )
-        y = downconv_space_to_depth(x, kernel)
-        if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
-        return y
+    def _compute(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+        return downconv_space_to_depth(x, kernel)
 
 
 class DCGANEncoder(nn.Module):
