@@ -183,13 +183,11 @@ def build_train_step(
     raise ValueError(f"no training step for family {model_cfg.family!r}")
 
 
-def train_step_inputs(model_cfg: config_lib.ModelConfig, train_source) -> tuple:
+def train_step_inputs(model_cfg: config_lib.ModelConfig, train_images) -> tuple:
     """The arrays the family's training step takes after its key (``loop.jit_train_steps``'s
-    ``inputs``): the training set's records (uint8[n, H, W, C], in the source's order; converted
-    on the device by ``data.with_float_images``) for ``gae_estimator='em'``, else none."""
-    if not _uses_gae_bank(model_cfg):
-        return ()
-    return (train_source.read(np.arange(len(train_source))),)
+    ``inputs``, placed on the devices once): the training images (float32[n, H, W, C], in the
+    source's order) for ``gae_estimator='em'``, else none."""
+    return (train_images,) if _uses_gae_bank(model_cfg) else ()
 
 
 def build_latent_eval(cfg: config_lib.ExperimentConfig, model, adversary, train_images):

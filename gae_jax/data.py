@@ -775,13 +775,12 @@ class TrainBatches:
 
 
 def with_float_images(step_fn: Callable, scale: float) -> Callable:
-    """``step_fn(state, batch, rng_key, *inputs)`` taking records instead of float32 images: the
-    batch and the step's further inputs (the GAE EM step's training set) are converted by
-    :func:`to_float` inside the (jitted) step, on the device."""
+    """``step_fn(state, batch, rng_key, *inputs)`` taking a batch of records instead of float32
+    images: the batch is converted by :func:`to_float` inside the (jitted) step, on the device;
+    the step's further inputs (the GAE EM step's training set) pass unchanged."""
 
     @functools.wraps(step_fn)
     def step(state: Any, batch: jax.Array, rng_key: jax.Array, *inputs: jax.Array):
-        images = (to_float(x, scale) for x in inputs)
-        return step_fn(state, to_float(batch, scale), rng_key, *images)
+        return step_fn(state, to_float(batch, scale), rng_key, *inputs)
 
     return step

@@ -107,17 +107,17 @@ def _train(cfg, workdir, train_ds, val_ds, test_ds, allow_config_change) -> dict
     train_key, eval_key = jax.random.fold_in(root, 1), jax.random.fold_in(root, 2)
     adversary = builders.build_adversary(cfg)
     skip = t.on_non_finite == "skip"
-    # Only the GAE needs the training images (as float32): its aggregate prior.
+    # Only the GAE needs the training images (as float32): its aggregate prior and EM step.
     train_images = train_ds.read_all().images if cfg.model.family == "gae" else None
     step_fn = builders.build_train_step(cfg.model, model, tx, adversary, num_train=len(train_ds))
     step_fn = steps.skip_non_finite(step_fn) if skip else step_fn
-    # Batches (and the EM step's training set) arrive as records (uint8); the step converts
-    # them to float32 on the device.
+    # Batches arrive as records (uint8); the step converts them to float32 on the device. The
+    # EM step's training set is placed on the devices once, as float32, not converted per step.
     train_steps = jit_train_steps(
         data.with_float_images(step_fn, train_ds.scale),
         mesh,
         topology_exact=cfg.mesh.topology_exact,
-        inputs=builders.train_step_inputs(cfg.model, train_ds),
+        inputs=builders.train_step_inputs(cfg.model, train_images),
     )
     evaluate = make_evaluate(
         steps.make_eval_step(model, corruption=builders.model_corruption(cfg.model)),

@@ -144,7 +144,7 @@ def test_em_step_takes_the_training_set_as_an_argument_not_a_constant():
             model, tx, num_train=n, lambda1=0.1, lambda2=0.1, num_components=4
         )
         train_steps = loop.jit_train_steps(
-            data.with_float_images(step_fn, 16.0), mesh, inputs=(records[:n],)
+            data.with_float_images(step_fn, 16.0), mesh, inputs=(data.to_float(records[:n], 16.0),)
         )
         sizes[n] = _constant_bytes(train_steps.lower(state, batches, key))
         images = jnp.asarray(data.to_float(records[:n], 16.0))
@@ -155,7 +155,7 @@ def test_em_step_takes_the_training_set_as_an_argument_not_a_constant():
         closed[n] = _constant_bytes(jax.jit(closure).lower(state, batches[0], key))
     assert closed[1024] - closed[16] == (1024 - 16) * 64 * 4, closed  # the control: float32s
     assert sizes[1024] == sizes[16] < 4096, sizes  # a few small tables (uint8 -> float32)
-    # The step itself takes float32 images (with_float_images converts the records).
+    # The step takes float32 images, not records.
     with pytest.raises(ValueError, match=r"train_images must be float32\[1024, 8, 8, 1\]"):
         jax.jit(step_fn).lower(state, batches[0], key, records[:1024])
 
