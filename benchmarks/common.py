@@ -63,6 +63,40 @@ def training_api() -> SimpleNamespace:
     )
 
 
+# configs/models.py data names -> image shape, for the train steps the benchmarks time.
+CONFIG_IMAGE_SHAPES = {"mnist5k": (28, 28, 1), "fashion": (28, 28, 1), "celeba": (64, 64, 3)}
+
+
+def config_train_step(variant: str) -> SimpleNamespace:
+    """``configs/models.py:VARIANT,DATA``'s compiled train steps as the training job builds them,
+    with the state placed on the mesh as training restores it (an unplaced state would make the
+    second call compile again) and one random uint8 batch (K = 1) on the device: ``train_steps``,
+    ``state``, ``batch``, ``key``, ``cfg``, ``image_shape``. Builds the model when called."""
+    from configs import models
+    from gae_jax import builders, data, parallel
+    from gae_jax import config as config_lib
+    from gae_jax.train.loop import jit_train_steps
+
+    cfg = config_lib.validate(models.get_config(variant))
+    image_shape = CONFIG_IMAGE_SHAPES[variant.partition(",")[2]]
+    model = builders.build_model(cfg.model, image_shape)
+    tx = builders.build_optimizer(cfg.train)
+    mesh = builders.build_mesh(cfg)
+    state = parallel.replicate(builders.init_state(cfg, model, tx, image_shape), mesh)
+    step_fn = builders.build_train_step(cfg.model, model, tx, builders.build_adversary(cfg))
+    batch = np.random.default_rng(0).integers(
+        0, 256, (1, cfg.train.batch_size, *image_shape), dtype=np.uint8
+    )
+    return SimpleNamespace(
+        train_steps=jit_train_steps(data.with_float_images(step_fn, 255.0), mesh),
+        state=state,
+        batch=jax.device_put(batch),
+        key=jax.random.key(0),
+        cfg=cfg,
+        image_shape=image_shape,
+    )
+
+
 def import_torch():
     """``torch`` with ``THREADS`` intra-op threads and one inter-op thread, or None if absent."""
     try:

@@ -28,7 +28,6 @@ from unittest import mock
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from absl import app, flags
 
 from benchmarks import common
@@ -109,18 +108,6 @@ def _flax_layer(kind):
 
 def _step_fns(variant: str) -> dict:
     """The compiled train step of ``variant`` (batch on device) with our layers and flax's."""
-    from configs import models
-    from gae_jax import builders, data, parallel
-    from gae_jax import config as config_lib
-    from gae_jax.train.loop import jit_train_steps
-
-    cfg = config_lib.validate(models.get_config(variant))
-    image_shape = {"fashion": (28, 28, 1), "celeba": (64, 64, 3)}[variant.partition(",")[2]]
-    rng = np.random.default_rng(0)
-    batch = jax.device_put(
-        rng.integers(0, 256, (1, cfg.train.batch_size, *image_shape), dtype=np.uint8)
-    )
-    key = jax.random.key(0)
     fns = {}
     for name, flax_layers in (("flax layers", True), ("ours", False)):
         with contextlib.ExitStack() as stack:
@@ -129,22 +116,16 @@ def _step_fns(variant: str) -> dict:
                 stack.enter_context(
                     mock.patch.object(conv, "UpConv", _flax_layer(nn.ConvTranspose))
                 )
-            model = builders.build_model(cfg.model, image_shape)
-            tx = builders.build_optimizer(cfg.train)
-            mesh = builders.build_mesh(cfg)
-            state = parallel.replicate(builders.init_state(cfg, model, tx, image_shape), mesh)
-            adversary = builders.build_adversary(cfg)
-            step_fn = builders.build_train_step(cfg.model, model, tx, adversary)
-            train_steps = jit_train_steps(data.with_float_images(step_fn, 255.0), mesh)
-            compiled = train_steps.lower(state, batch, key).compile()
-        holder = [state]  # the step donates its state: each call passes the new one on
+            run = common.config_train_step(variant)
+            compiled = run.train_steps.lower(run.state, run.batch, run.key).compile()
+        holder = [run.state]  # the step donates its state: each call passes the new one on
 
-        def run(compiled=compiled, holder=holder):
-            holder[0], metrics = jax.block_until_ready(compiled(holder[0], batch, key))
+        def call(compiled=compiled, holder=holder, run=run):
+            holder[0], metrics = jax.block_until_ready(compiled(holder[0], run.batch, run.key))
             return metrics
 
-        fns[name] = run
-    return fns, cfg.train.batch_size
+        fns[name] = call
+    return fns, run.cfg.train.batch_size
 
 
 def main(argv):

@@ -113,26 +113,8 @@ def _step_case(variant: str) -> dict:
     import jax
     import numpy as np
 
-    from configs import models
-    from gae_jax import builders, data, parallel
-    from gae_jax import config as config_lib
-    from gae_jax.train.loop import jit_train_steps
-
-    cfg = config_lib.validate(models.get_config(variant))
-    shape = {"fashion": (28, 28, 1), "celeba": (64, 64, 3), "mnist5k": (28, 28, 1)}
-    image_shape = shape[variant.partition(",")[2]]
-    model = builders.build_model(cfg.model, image_shape)
-    tx = builders.build_optimizer(cfg.train)
-    mesh = builders.build_mesh(cfg)
-    # Placed as the step returns it (as training restores it): a state without the mesh's
-    # sharding would make the second call trace and compile the step again.
-    state = parallel.replicate(builders.init_state(cfg, model, tx, image_shape), mesh)
-    step_fn = builders.build_train_step(cfg.model, model, tx, builders.build_adversary(cfg))
-    train_steps = jit_train_steps(data.with_float_images(step_fn, 255.0), mesh)
-    rng = np.random.default_rng(0)
-    batch = rng.integers(0, 256, (1, cfg.train.batch_size, *image_shape), dtype=np.uint8)
-    batch = jax.device_put(batch)
-    key = jax.random.key(0)
+    run = common.config_train_step(variant)
+    train_steps, state, batch, key, cfg = run.train_steps, run.state, run.batch, run.key, run.cfg
     state, _ = jax.block_until_ready(train_steps(state, batch, key))  # compile
     times = []
     for _ in range(_STEP_REPEATS.value):
@@ -143,7 +125,7 @@ def _step_case(variant: str) -> dict:
     return {
         "case": variant,
         "architecture": cfg.model.architecture,
-        "image_shape": list(image_shape),
+        "image_shape": list(run.image_shape),
         "batch_size": cfg.train.batch_size,
         "seconds_per_step": seconds,
         "records_per_second": cfg.train.batch_size / seconds,
