@@ -1,12 +1,13 @@
 """Does the GAE's trained mixture likelihood depend on the batch size? Before and after EM.
 
-    python -m benchmarks.gae_batch_size [--steps=300] [--batch_sizes=64,512] [--seeds=0,1]
-        [--estimators=reweighted,em] [--workdir=runs/gae_batch_size]
+    python -m benchmarks.gae_batch_size [--epochs=38.4 | --steps=300] [--batch_sizes=64,512]
+        [--seeds=0,1] [--estimators=batch,reweighted,em] [--workdir=runs/gae_batch_size]
         [--out=docs/results/gae_batch_size.json]
 
-Trains paper 004's GAE (``configs/gae_mnist5k.py``: 2x1000 MLPs, z = 10) on mnist5k for a fixed
-number of steps with each estimator of its objective (``model.gae_estimator``), batch size and
-seed, through the training job (one workdir per run under ``--workdir``: an interrupted
+Trains paper 004's GAE (``configs/gae_mnist5k.py``: 2x1000 MLPs, z = 10) on mnist5k with each
+estimator of its objective (``model.gae_estimator``), batch size and seed, for the same number of
+epochs (``--epochs``: every batch size sees the same digits, so only the estimator differs) or
+the same number of steps, through the training job (one workdir per run under ``--workdir``: an interrupted
 benchmark resumes). Each trained model is then scored by its full-n mixture NLL over the n
 training examples, -log (1/n) sum_j p(x_i | z_j) with one code z_j ~ q(z|x_j) per training
 image (mean and standard error over the n examples), the quantity the objective estimates.
@@ -37,10 +38,17 @@ from gae_jax.evaluation import likelihood
 from gae_jax.jobs import results as results_lib
 from gae_jax.jobs import train_and_evaluate
 
-_STEPS = flags.DEFINE_integer("steps", 300, "training steps of every run")
+_EPOCHS = flags.DEFINE_float(
+    "epochs",
+    0.0,
+    "passes over the training digits of every run (steps = epochs x n / B); 0: --steps",
+)
+_STEPS = flags.DEFINE_integer("steps", 300, "training steps of every run (when --epochs is 0)")
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["64", "512"], "training batch sizes")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "seeds (runs per cell)")
-_ESTIMATORS = flags.DEFINE_list("estimators", ["reweighted", "em"], "model.gae_estimator values")
+_ESTIMATORS = flags.DEFINE_list(
+    "estimators", ["batch", "reweighted", "em"], "model.gae_estimator values"
+)
 _MINIBATCHES = flags.DEFINE_integer("minibatches", 200, "random minibatches per estimator gap")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/gae_batch_size", "one subdirectory per run")
 _OUT = flags.DEFINE_string(
@@ -121,14 +129,14 @@ def main(argv):
     command = " ".join(["python -m benchmarks.gae_batch_size", *sys.argv[1:]])
     batch_sizes = [int(b) for b in _BATCH_SIZES.value]
     seeds = [int(s) for s in _SEEDS.value]
-    steps = _STEPS.value
     images = jnp.asarray(data.load_dataset("mnist5k", "train").images)
+    steps = {b: run_steps(_EPOCHS.value, _STEPS.value, len(images), b) for b in batch_sizes}
     runs, first = [], None
     for seed in seeds:  # seed-major: the first seed's full table is ready first
         for estimator in _ESTIMATORS.value:
             for b in batch_sizes:
                 workdir = os.path.join(_WORKDIR.value, f"{estimator}_b{b}_s{seed}")
-                summary = train_and_evaluate(run_config(estimator, b, seed, steps), workdir)
+                summary = train_and_evaluate(run_config(estimator, b, seed, steps[b]), workdir)
                 log_lik = code_log_lik(workdir, images)
                 first = log_lik if first is None else first
                 runs.append(
@@ -136,6 +144,7 @@ def main(argv):
                         "estimator": estimator,
                         "batch_size": b,
                         "seed": seed,
+                        "steps": steps[b],
                         "train_seconds": summary["train_seconds"],
                         "steps_this_run": summary["steps_this_run"],
                         **full_nll(log_lik),
@@ -154,15 +163,32 @@ def main(argv):
     result = results_lib.results_file(
         "gae_batch_size", tables, seeds=seeds, command=command, load_average_at_start=load_start
     )
-    result.update(steps=steps, data="mnist5k", config="configs/gae_mnist5k.py", runs=runs)
+    result.update(
+        epochs=_EPOCHS.value or None,
+        steps=steps,
+        data="mnist5k",
+        config="configs/gae_mnist5k.py",
+        runs=runs,
+    )
     results_lib.write_results(_OUT.value, result)
+    length = ", ".join(f"B = {b}: {k} steps" for b, k in steps.items())
     print(
-        f"Full-n mixture NLL (nats) after {steps} steps on mnist5k, seeds {seeds} (± sd over "
-        "seeds), and its s.e. over the n training examples:\n"
+        f"Full-n mixture NLL (nats) on mnist5k ({length}), seeds {seeds} (± sd over seeds), and "
+        "its s.e. over the n training examples:\n"
     )
     print(results_lib.markdown_table(tables["nll"]))
     print("Estimate minus exact full-n NLL at one model (the first run; nats):\n")
     print(results_lib.markdown_table(tables["gaps"]))
+
+
+def run_steps(epochs: float, steps: int, num_train: int, batch_size: int) -> int:
+    """Training steps of a run: ``epochs`` passes over ``num_train`` examples at
+    ``batch_size`` (rounded), or ``steps`` when ``epochs`` is 0."""
+    if epochs < 0 or steps < 1:
+        raise ValueError(f"--epochs={epochs} and --steps={steps}; valid: epochs >= 0, steps >= 1")
+    if not epochs:
+        return steps
+    return max(1, round(epochs * num_train / batch_size))
 
 
 def _value(x: float) -> list[dict]:
@@ -171,15 +197,18 @@ def _value(x: float) -> list[dict]:
 
 
 def nll_table(runs, estimators, batch_sizes) -> dict:
-    """The README's table: per batch size (rows) and estimator, the full-n NLL (mean ± sd over
-    the seeds) and its standard error over the n examples (pooled over the seeds)."""
+    """The README's table: per batch size (rows, with the runs' steps) and estimator, the
+    full-n NLL (mean ± sd over the seeds) and its standard error over the n examples (pooled
+    over the seeds)."""
     columns, rows = ["trained with"], []
     for est in estimators:
         columns += [f"{est}: full-n NLL", "s.e."]
     for b in batch_sizes:
-        row = [f"B = {b}"]
-        for est in estimators:
-            cell = [r for r in runs if r["estimator"] == est and r["batch_size"] == b]
+        cells = {
+            e: [r for r in runs if r["estimator"] == e and r["batch_size"] == b] for e in estimators
+        }
+        row = [f"B = {b}, {cells[estimators[0]][0]['steps']:,} steps"]
+        for cell in cells.values():
             # s.e. of the mean over seeds of per-seed means over examples
             se = math.sqrt(sum(r["se"] ** 2 for r in cell)) / len(cell)
             row += [[results_lib.summarize([r["nll"] for r in cell])], _value(se)]

@@ -17,7 +17,7 @@ _BATCH_SIZE_TABLES = """
 import json, sys
 from benchmarks import gae_batch_size as g
 from gae_jax.jobs import results
-runs = [dict(estimator=e, batch_size=64, seed=s, nll=n, se=se) for e, s, n, se in
+runs = [dict(estimator=e, batch_size=64, steps=2400, seed=s, nll=n, se=se) for e, s, n, se in
         [("reweighted", 0, 145.0, 0.6), ("reweighted", 1, 147.0, 0.8),
          ("em", 0, 150.0, 0.5), ("em", 1, 150.5, 0.5)]]
 gaps = {"batch, B=64": {"gap": 16.80584, "se": 0.13738},
@@ -40,8 +40,8 @@ def test_batch_size_tables():
     header, row = tables["two_seeds"]
     assert header == ["trained with", "reweighted: full-n NLL", "s.e.", "em: full-n NLL", "s.e."]
     # mean ± sd over the two seeds; s.e. sqrt(0.6² + 0.8²) / 2 = 0.5
-    assert row == ["B = 64", f"146.00 ± {math.sqrt(2):.2f}", "0.50", "150.25 ± 0.35", "0.35"]
-    assert tables["one_seed"][1] == ["B = 64", "145.00", "0.60"]  # one seed: no spread
+    assert row == ["B = 64, 2,400 steps", f"146.00 ± {math.sqrt(2):.2f}", "0.50", "150.25 ± 0.35", "0.35"]
+    assert tables["one_seed"][1] == ["B = 64, 2,400 steps", "145.00", "0.60"]  # one seed: no spread
     _, batch, em = tables["gaps"]
     assert batch == ["batch, B=64", "16.806", "0.137"]
     assert em == ["em (K=16), B=64", "0.002", "0.000"]
