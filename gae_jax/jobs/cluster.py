@@ -1,5 +1,5 @@
-"""What every entry point shares on a cluster: the start-up (cluster flags, then joining the
-cluster) and writing output files from process 0 only.
+"""What every entry point shares on a cluster: the start-up (cluster flags, the persistent
+compilation cache, then joining the cluster) and writing output files from process 0 only.
 
 An entry point defines the flags at import time and starts first thing in ``main``::
 
@@ -12,19 +12,25 @@ An entry point defines the flags at import time and starts first thing in ``main
 With no cluster flags the job auto-detects a TPU pod slice, SLURM, Open MPI or Kubernetes job
 (``jax.distributed.initialize()``) and otherwise runs as one process; see
 :func:`gae_jax.parallel.initialize_cluster`.
+
+Compiled XLA programs are kept in JAX's persistent compilation cache
+(:func:`compilation_cache_dir`), so a rerun, a resumed run or the next job with the same shapes
+loads them instead of compiling again: the same executables, so the same numbers.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import tempfile
 from collections.abc import Callable
 from typing import NamedTuple
 
+import jax
 from absl import flags
 from etils import epath
 
-from gae_jax import parallel
+from gae_jax import hardware, parallel
 from gae_jax import workdir as workdir_lib
 from gae_jax.train.writer import quiet_library_logs
 
@@ -33,6 +39,27 @@ class ClusterFlags(NamedTuple):
     coordinator_address: flags.FlagHolder
     num_processes: flags.FlagHolder
     process_id: flags.FlagHolder
+    compilation_cache: flags.FlagHolder
+
+
+def compilation_cache_dir(flag_value: str | None, environ=os.environ) -> str | None:
+    """The persistent compilation cache's directory, or None for none.
+
+    Args:
+      flag_value: ``--compilation_cache``: a directory (local or remote), ``"none"`` for no
+        cache, or None for the default: ``$JAX_COMPILATION_CACHE_DIR`` if set, else
+        ``$XDG_CACHE_HOME/gae_jax/xla/<machine>-<isa>`` (``~/.cache/...``; e.g.
+        ``x86_64-avx2``), one per machine type, as XLA's CPU programs are compiled for the
+        host's instruction set.
+      environ: the environment to read the defaults from.
+    """
+    if flag_value is not None:
+        return None if flag_value.lower() == "none" else flag_value
+    if environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return environ["JAX_COMPILATION_CACHE_DIR"]
+    cache_home = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    machine = f"{platform.machine()}-{hardware.cpu_features()['isa']}"
+    return os.path.join(cache_home, "gae_jax", "xla", machine)
 
 
 def define_flags() -> ClusterFlags:
@@ -48,13 +75,24 @@ def define_flags() -> ClusterFlags:
             "num_processes", None, "Processes (hosts) of the job; 1 disables auto-detection."
         ),
         flags.DEFINE_integer("process_id", None, "This process's index, 0 .. num_processes-1."),
+        flags.DEFINE_string(
+            "compilation_cache",
+            None,
+            "Directory of JAX's persistent XLA compilation cache (reruns skip compiling); "
+            "'none' turns it off. Default: $JAX_COMPILATION_CACHE_DIR, else "
+            "~/.cache/gae_jax/xla/<machine>-<isa>.",
+        ),
     )
 
 
 def start(cluster_flags: ClusterFlags) -> dict:
-    """Quietens library logs and joins the cluster; returns what
+    """Quietens library logs, sets the compilation cache and joins the cluster; returns what
     :func:`gae_jax.parallel.initialize_cluster` returns."""
     quiet_library_logs()
+    cache = compilation_cache_dir(cluster_flags.compilation_cache.value)
+    jax.config.update("jax_enable_compilation_cache", cache is not None)
+    if cache is not None:
+        jax.config.update("jax_compilation_cache_dir", cache)
     return parallel.initialize_cluster(
         cluster_flags.coordinator_address.value,
         cluster_flags.num_processes.value,
@@ -85,4 +123,4 @@ def write_output(path, save: Callable[[str], None]) -> bool:
     return True
 
 
-__all__ = ["ClusterFlags", "define_flags", "start", "write_output"]
+__all__ = ["ClusterFlags", "compilation_cache_dir", "define_flags", "start", "write_output"]

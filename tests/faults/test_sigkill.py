@@ -34,15 +34,24 @@ def test_a_run_killed_with_sigkill_resumes_to_bitwise_the_uninterrupted_result(t
     num_steps, kill_after = 100, 20
     workdir = tmp_path / "killed"
     flags = [*_FLAGS, f"--config.train.num_steps={num_steps}"]
-    cmd = [sys.executable, "-m", "experiments.train", f"--workdir={workdir}", *flags]
     # The restarted process reuses the killed one's compiled programs (a second faster, and the
-    # same executables), while the uninterrupted run below compiles its own in this process.
-    cache = {
-        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
+    # same executables) from the entry point's persistent cache, while the uninterrupted run
+    # below compiles its own in this process.
+    cache = tmp_path / "jax_cache"
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.train",
+        f"--workdir={workdir}",
+        f"--compilation_cache={cache}",
+        *flags,
+    ]
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
     }
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", **cache}
     with open(tmp_path / "killed.log", "w") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 120
@@ -53,6 +62,7 @@ def test_a_run_killed_with_sigkill_resumes_to_bitwise_the_uninterrupted_result(t
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     killed_at = max(_finished_steps(workdir))
+    assert any(cache.iterdir()), f"the killed run wrote no compiled program to {cache}"
     assert killed_at < num_steps and not (workdir / "summary.json").exists()
 
     resumed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
