@@ -40,7 +40,13 @@ def test_batch_size_tables():
     header, row = tables["two_seeds"]
     assert header == ["trained with", "reweighted: full-n NLL", "s.e.", "em: full-n NLL", "s.e."]
     # mean ± sd over the two seeds; s.e. sqrt(0.6² + 0.8²) / 2 = 0.5
-    assert row == ["B = 64, 2,400 steps", f"146.00 ± {math.sqrt(2):.2f}", "0.50", "150.25 ± 0.35", "0.35"]
+    assert row == [
+        "B = 64, 2,400 steps",
+        f"146.00 ± {math.sqrt(2):.2f}",
+        "0.50",
+        "150.25 ± 0.35",
+        "0.35",
+    ]
     assert tables["one_seed"][1] == ["B = 64, 2,400 steps", "145.00", "0.60"]  # one seed: no spread
     _, batch, em = tables["gaps"]
     assert batch == ["batch, B=64", "16.806", "0.137"]
