@@ -6,8 +6,8 @@
 
 Trains paper 004's GAE (``configs/gae_mnist5k.py``: 2x1000 MLPs, z = 10) on mnist5k with each
 estimator of its objective (``model.gae_estimator``), batch size and seed, for the same number of
-epochs (``--epochs``: every batch size sees the same digits, so only the estimator differs) or
-the same number of steps, through the training job (one workdir per run under ``--workdir``: an interrupted
+epochs (``--epochs``: every batch size sees the same digits, the smaller ones in more steps) or
+of steps, through the training job (one workdir per run under ``--workdir``: an interrupted
 benchmark resumes). Each trained model is then scored by its full-n mixture NLL over the n
 training examples, -log (1/n) sum_j p(x_i | z_j) with one code z_j ~ q(z|x_j) per training
 image (mean and standard error over the n examples), the quantity the objective estimates.

@@ -22,6 +22,8 @@ runs = [dict(estimator=e, batch_size=64, steps=2400, seed=s, nll=n, se=se) for e
          ("em", 0, 150.0, 0.5), ("em", 1, 150.5, 0.5)]]
 gaps = {"batch, B=64": {"gap": 16.80584, "se": 0.13738},
         "em (K=16), B=64": {"gap": 0.0016, "se": 0.0001}}
+assert [g.run_steps(38.4, 300, 4000, b) for b in (64, 512)] == [2400, 300]  # equal data
+assert g.run_steps(0, 300, 4000, 64) == 300  # --epochs=0: --steps
 json.dump({"two_seeds": results.render_table(g.nll_table(runs, ["reweighted", "em"], [64])),
            "one_seed": results.render_table(g.nll_table(runs[::2], ["reweighted"], [64])),
            "gaps": results.render_table(g.gaps_table(gaps))}, sys.stdout)
