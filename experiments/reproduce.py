@@ -1,10 +1,14 @@
 """Reproduces a paper's table: ``python -m experiments.reproduce --config=configs/TABLE.py --workdir=DIR``.
 
 Trains (or restores) the table's models into DIR/<model> and writes ``table.md``, ``table.csv``,
-``results.json`` and figures into DIR, each number next to the paper's. Pick a scale preset with
+``results.json`` and figures into DIR, each number next to the paper's; ``--out=PATH`` also writes
+the tables as a results file (``docs/results/paper00N.json``, which the README's tables match). Pick a scale preset with
 a colon (``--config=configs/paper001_mnist.py:small``, ``:default``, ``:full``) and override any
 value with ``--config.section.key=value``, e.g. ``--config.data.name=idx:/path/to/mnist``.
 """
+
+import shlex
+import sys
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -17,14 +21,17 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory for the models and the tables.", required=True
 )
-
+_OUT = flags.DEFINE_string(
+    "out", None, "Also write the tables as a results file here (docs/results/*.json)."
+)
 _CLUSTER = cluster.define_flags()
 
 
 def main(argv):
     del argv
     cluster.start(_CLUSTER)  # first: joins the cluster before any device is used
-    reproduce(_CONFIG.value, _WORKDIR.value)
+    command = shlex.join(["python", "-m", "experiments.reproduce", *sys.argv[1:]])
+    reproduce(_CONFIG.value, _WORKDIR.value, results_path=_OUT.value, command=command)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """End to end: the small variant of every paper table trains its models on mnist5k, measures them
 and writes complete tables; a rerun restores the models instead of retraining them."""
 
+import json
 import math
 import os
 
@@ -9,18 +10,27 @@ import pytest
 from configs import paper001_mnist, paper002_mnist, paper004_mnist
 from gae_jax.config import ConfigError
 from gae_jax.config import validate_table as validate
+from gae_jax.jobs import results
 from gae_jax.jobs.reproduce import paper001, paper002, paper004, reproduce, tables
 
 
 def run(config_module, workdir):
-    entries = reproduce(config_module.get_config("small"), str(workdir))
+    out = workdir / "docs" / "tables.json"
+    entries = reproduce(config_module.get_config("small"), str(workdir), results_path=str(out))
     for name in ("table.md", "table.csv", "results.json"):
         assert os.path.isfile(workdir / name), name
+    # The results file holds table.md's tables, as the README test renders them.
+    markdown = (workdir / "table.md").read_text()
+    file = json.loads(out.read_text())
+    assert list(file["tables"]) == [
+        tables.table_key(t) for t in dict.fromkeys(e.table for e in entries)
+    ]
+    for table in file["tables"].values():
+        assert f"#### {table['title']}\n\n{results.markdown_table(table)}" in markdown
     # The CSV holds exactly the returned numbers; every measured number is finite.
     assert [e[:7] for e in tables.read_csv(workdir / "table.csv")] == [e[:7] for e in entries]
     for e in entries:
         assert math.isfinite(e.value) and (e.stderr is None or math.isfinite(e.stderr)), e
-    markdown = (workdir / "table.md").read_text()
     for e in entries:
         assert f"| {e.row} |" in markdown
     return {(e.table, e.row, e.measure): e for e in entries}
@@ -122,3 +132,15 @@ def test_bad_table_configs_fail_before_training(override, match):
     override(config)
     with pytest.raises(ConfigError, match=match):
         validate(config)
+
+
+def test_results_tables_are_named_by_title_and_refuse_clashes():
+    entry = lambda table, row, value: tables.Entry(table, row, "MSE", value, 0.01, 0.02, fmt=".2f")
+    named = tables.results_tables(
+        [entry("Table IV: reconstruction MSE", "AAE", 0.5), entry("KDE (Parzen) LL", "VAE", 1.0)]
+    )
+    assert list(named) == ["table_iv", "kde_parzen_ll"]
+    assert named["table_iv"]["rows"] == [["AAE", "0.50 ± 0.01", "0.02"]]
+    assert results.render_table(named["table_iv"])[0] == ["", "MSE (ours)", "MSE (paper)"]
+    with pytest.raises(ValueError, match="share the key 'table_iv'"):
+        tables.results_tables([entry("Table IV: one", "A", 1.0), entry("Table IV: two", "B", 2.0)])

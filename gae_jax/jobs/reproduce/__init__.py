@@ -7,7 +7,10 @@ restores) every model of the table into ``DIR/<model>``, measures them with
 * ``table.md`` -- the tables, ours next to the paper's numbers, with the settings and notes;
 * ``table.csv`` -- the same numbers, one per line (:mod:`gae_jax.jobs.reproduce.tables`);
 * ``results.json`` -- everything measured (per-step curves, timings, settings);
-* figures (``*.png``) -- samples of every model and the protocol's curves.
+* figures (``*.png``) -- samples of every model and the protocol's curves;
+* with ``results_path`` (``--out``), the tables of ``table.md`` as a results file
+  (:mod:`gae_jax.jobs.results`, tables named by :func:`~gae_jax.jobs.reproduce.tables.table_key`),
+  which the README's tables are checked against.
 
 Rerunning restores the trained models instead of retraining them; a longer ``epochs`` resumes
 training from their checkpoints.
@@ -25,6 +28,7 @@ from etils import epath
 from gae_jax import config as config_lib
 from gae_jax import parallel
 from gae_jax import workdir as workdir_lib
+from gae_jax.jobs import results
 from gae_jax.jobs.common import load_splits
 from gae_jax.jobs.reproduce import paper001, paper002, paper004, tables
 from gae_jax.jobs.reproduce.common import Context, train_models
@@ -35,12 +39,21 @@ from gae_jax.jobs.reproduce.tables import Entry
 _PROTOCOLS = {"paper001_mnist": paper001, "paper002_mnist": paper002, "paper004_mnist": paper004}
 
 
-def reproduce(config: ml_collections.ConfigDict, workdir: str) -> list[Entry]:
+def reproduce(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    results_path: str | None = None,
+    command: str = "",
+) -> list[Entry]:
     """Trains or restores the table's models, measures them and writes the outputs.
 
     Args:
       config: a table config (``configs/paper00N_*.py``; see :mod:`gae_jax.jobs.reproduce.common`).
       workdir: output directory; each model trains into ``workdir/<name>``.
+      results_path: where to write the tables as a results file too (e.g.
+        ``docs/results/paper001.json``); None: not written.
+      command: the command line that ran it, recorded in the results file.
 
     Returns:
       The table entries (also in ``table.md`` / ``table.csv``).
@@ -59,6 +72,7 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str) -> list[Entry]:
             num_train=len(data.train),
             num_test=len(data.test),
         )
+    load_start = os.getloadavg()
     t0 = time.perf_counter()
     models = train_models(config, table, names, len(data.train), workdir)
     t1 = time.perf_counter()
@@ -76,6 +90,15 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str) -> list[Entry]:
         )
         epath.Path(workdir, "table.md").write_text(text)
         tables.write_csv(os.path.join(workdir, "table.csv"), result.entries)
+        if results_path:
+            file = results.results_file(
+                table.protocol,
+                tables.results_tables(result.entries),
+                seeds=[config.seed],
+                command=command,
+                load_average_at_start=load_start,
+            )
+            results.write_results(results_path, file)
     workdir_lib.write_json(
         os.path.join(workdir, "results.json"),
         {

@@ -7,10 +7,13 @@ reports one, so the comparison is in the output itself rather than left to the r
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from etils import epath
+
+from gae_jax.jobs import results
 
 CSV_COLUMNS = ("table", "row", "measure", "value", "stderr", "paper", "paper_stderr")
 
@@ -39,34 +42,53 @@ def _ordered(items) -> list:
     return list(dict.fromkeys(items))
 
 
-def markdown(entries: Sequence[Entry]) -> str:
-    """One Markdown table per distinct ``Entry.table``, in order of first appearance.
+def table_key(title: str) -> str:
+    """A table's name in results files and README markers: up to three words of the title
+    before any colon, e.g. ``"table_iv"`` for "Table IV: reconstruction MSE ..."."""
+    return "_".join(re.findall(r"[a-z0-9]+", title.split(":")[0].lower())[:3])
+
+
+def results_tables(entries: Sequence[Entry]) -> dict[str, dict]:
+    """One results-file table (:mod:`gae_jax.jobs.results`, text cells) per distinct
+    ``Entry.table``, in order of first appearance, keyed by :func:`table_key`, with its
+    ``title``.
 
     Rows are the entries' ``row`` values and, for each measure, an "ours" column and (if the
     paper reports any cell of that measure) a "paper" column; "–" marks cells without a number.
     """
-    blocks = []
-    for table in _ordered(e.table for e in entries):
-        cells = {(e.row, e.measure): e for e in entries if e.table == table}
-        rows = _ordered(r for r, _ in cells)
+    out = {}
+    for title in _ordered(e.table for e in entries):
+        key = table_key(title)
+        if key in out:
+            raise ValueError(f"tables {out[key]['title']!r} and {title!r} share the key {key!r}")
+        cells = {(e.row, e.measure): e for e in entries if e.table == title}
         measures = _ordered(m for _, m in cells)
         with_paper = {m for (_, m), e in cells.items() if e.paper is not None}
-        header = [""]
+        columns = [""]
         for m in measures:
-            header += [f"{m} (ours)", f"{m} (paper)"] if m in with_paper else [m]
-        lines = [f"#### {table}", "", "| " + " | ".join(header) + " |"]
-        lines.append("|" + "---|" * len(header))
-        for r in rows:
-            line = [r]
+            columns += [f"{m} (ours)", f"{m} (paper)"] if m in with_paper else [m]
+        rows = []
+        for r in _ordered(r for r, _ in cells):
+            row = [r]
             for m in measures:
                 e = cells.get((r, m))
-                line.append("–" if e is None else _cell(e.value, e.stderr, e.fmt))
+                row.append("–" if e is None else _cell(e.value, e.stderr, e.fmt))
                 if m in with_paper:
                     has_paper = e is not None and e.paper is not None
-                    line.append(_cell(e.paper, e.paper_stderr, e.fmt) if has_paper else "–")
-            lines.append("| " + " | ".join(line) + " |")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n"
+                    row.append(_cell(e.paper, e.paper_stderr, e.fmt) if has_paper else "–")
+            rows.append(row)
+        out[key] = {"title": title, "columns": columns, "decimals": [None] * len(columns)}
+        out[key]["rows"] = rows
+    return out
+
+
+def markdown(entries: Sequence[Entry]) -> str:
+    """The tables of :func:`results_tables` as Markdown, each under a ``####`` heading."""
+    blocks = [
+        f"#### {t['title']}\n\n{results.markdown_table(t)}"
+        for t in results_tables(entries).values()
+    ]
+    return "\n".join(blocks)
 
 
 def write_csv(path: str, entries: Sequence[Entry]) -> None:
