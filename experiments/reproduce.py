@@ -2,9 +2,10 @@
 
 Trains (or restores) the table's models into DIR/<model> and writes ``table.md``, ``table.csv``,
 ``results.json`` and figures into DIR, each number next to the paper's; ``--out=PATH`` also writes
-the tables as a results file (``docs/results/paper00N.json``, which the README's tables match). Pick a scale preset with
-a colon (``--config=configs/paper001_mnist.py:small``, ``:default``, ``:full``) and override any
-value with ``--config.section.key=value``, e.g. ``--config.data.name=idx:/path/to/mnist``.
+the tables as a results file (``docs/results/paper00N.json``, which the README's tables match).
+Pick a scale preset with a colon (``--config=configs/paper001_mnist.py:small``, ``:default``,
+``:full``) and override any value with ``--config.section.key=value``, e.g.
+``--config.data.name=idx:/path/to/mnist``.
 """
 
 import shlex
