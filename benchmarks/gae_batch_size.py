@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -125,8 +124,8 @@ def _mean_se(values: np.ndarray) -> dict:
 
 def main(argv):
     load_start = os.getloadavg()
-    del argv  # absl keeps only the non-flag arguments; the command line is sys.argv's
-    command = " ".join(["python -m benchmarks.gae_batch_size", *sys.argv[1:]])
+    del argv
+    command = results_lib.command_line()
     batch_sizes = [int(b) for b in _BATCH_SIZES.value]
     seeds = [int(s) for s in _SEEDS.value]
     images = jnp.asarray(data.load_dataset("mnist5k", "train").images)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import os
 import struct
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -164,8 +163,8 @@ def results_table(models_results: dict, gae_estimator: str) -> dict:
 
 def main(argv):
     load_start = os.getloadavg()
-    del argv  # absl keeps only the non-flag arguments; the command line is sys.argv's
-    command = " ".join(["python -m benchmarks.paper004_binarized_ll", *sys.argv[1:]])
+    del argv
+    command = results_lib.command_line()
     train, val, test = (data.load_dataset("mnist5k", s) for s in data.SPLITS)
     splits = {
         "train": (

@@ -8,13 +8,10 @@ Pick a scale preset with a colon (``--config=configs/paper001_mnist.py:small``, 
 ``--config.data.name=idx:/path/to/mnist``.
 """
 
-import shlex
-import sys
-
 from absl import app, flags
 from ml_collections import config_flags
 
-from gae_jax.jobs import cluster, reproduce
+from gae_jax.jobs import cluster, reproduce, results
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/paper001_mnist.py", "Table config (configs/paper00N_*.py[:scale])."
@@ -31,7 +28,7 @@ _CLUSTER = cluster.define_flags()
 def main(argv):
     del argv
     cluster.start(_CLUSTER)  # first: joins the cluster before any device is used
-    command = shlex.join(["python", "-m", "experiments.reproduce", *sys.argv[1:]])
+    command = results.command_line()
     reproduce(_CONFIG.value, _WORKDIR.value, results_path=_OUT.value, command=command)
 
 

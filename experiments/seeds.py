@@ -8,12 +8,10 @@ Runs ``experiments.main`` once per seed into ``DIR/seed_<seed>`` and writes the 
 :mod:`gae_jax.jobs.seeds`). Rerunning resumes each seed's job.
 """
 
-import shlex
-import sys
-
 from absl import app, flags
 from ml_collections import config_flags
 
+from gae_jax.jobs import results
 from gae_jax.jobs.seeds import run_seeds
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/quickstart.py", "Job config.")
@@ -25,7 +23,7 @@ _OUT = flags.DEFINE_string("out", None, "The results file (default DIR/results.j
 
 def main(argv):
     del argv
-    command = shlex.join(["python", "-m", "experiments.seeds", *sys.argv[1:]])
+    command = results.command_line()
     run_seeds(
         _CONFIG.value,
         _WORKDIR.value,

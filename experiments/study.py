@@ -7,12 +7,10 @@ draws and measures FD, precision, recall, density and coverage per chain step; w
 :mod:`gae_jax.jobs.study`). Rerunning skips finished stages.
 """
 
-import shlex
-import sys
-
 from absl import app, flags
 from ml_collections import config_flags
 
+from gae_jax.jobs import results
 from gae_jax.jobs.study import run_study
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/study_mnist5k.py", "Study config.")
@@ -22,7 +20,7 @@ _OUT = flags.DEFINE_string("out", None, "Also write the results file here (docs/
 
 def main(argv):
     del argv
-    command = shlex.join(["python", "-m", "experiments.study", *sys.argv[1:]])
+    command = results.command_line()
     run_study(_CONFIG.value, _WORKDIR.value, results_path=_OUT.value, command=command)
 
 

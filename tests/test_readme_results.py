@@ -12,6 +12,8 @@ table ``quickstart`` (mean ± sd over the file's seeds, steps joined by arrows).
 import json
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 from helpers import REPO
@@ -160,3 +162,22 @@ def test_seeds_table_spreads_each_measure_over_seeds():
     assert real[2] == "2 ± 2"  # Parzen LL: no decimals
     with pytest.raises(ValueError, match=r"not \[5\]"):
         seeds.seeds_table([summary(0.0)], steps=(0, 5))
+
+
+def test_command_line_names_the_module_run_with_dash_m(tmp_path):
+    # A results file records the command that made it, so a reader can rerun it.
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "job.py").write_text(
+        "from gae_jax.jobs import results\nprint(results.command_line())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), REPO])}
+    run = lambda *cmd: subprocess.run(  # noqa: E731
+        [sys.executable, *cmd], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+    assert run("-m", "pkg.job", "--workdir=a b", "--seeds=0,1") == (
+        "python -m pkg.job '--workdir=a b' --seeds=0,1"
+    )
+    script = str(package / "job.py")
+    assert run(script, "--x=1") == f"python {script} --x=1"

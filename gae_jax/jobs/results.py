@@ -31,7 +31,9 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import shlex
 import subprocess
+import sys
 from collections.abc import Sequence
 
 import jax
@@ -90,6 +92,14 @@ def markdown_table(table: dict) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def command_line() -> str:
+    """The command that started this process, as a results file records it:
+    ``python -m MODULE ARGS`` for a module run with ``-m``, else ``python SCRIPT ARGS``."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    head = ["python", "-m", spec.name] if spec is not None else ["python", sys.argv[0]]
+    return shlex.join([*head, *sys.argv[1:]])
 
 
 def machine_info() -> dict:
@@ -162,6 +172,7 @@ def write_results(path: str, results: dict) -> None:
 
 
 __all__ = [
+    "command_line",
     "git_state",
     "machine_info",
     "markdown_table",

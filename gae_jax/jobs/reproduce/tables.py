@@ -77,8 +77,12 @@ def results_tables(entries: Sequence[Entry]) -> dict[str, dict]:
                     has_paper = e is not None and e.paper is not None
                     row.append(_cell(e.paper, e.paper_stderr, e.fmt) if has_paper else "–")
             rows.append(row)
-        out[key] = {"title": title, "columns": columns, "decimals": [None] * len(columns)}
-        out[key]["rows"] = rows
+        out[key] = {
+            "title": title,
+            "columns": columns,
+            "decimals": [None] * len(columns),
+            "rows": rows,
+        }
     return out
 
 
