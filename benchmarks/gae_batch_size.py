@@ -1,8 +1,8 @@
 """Does the GAE's trained mixture likelihood depend on the batch size? Before and after EM.
 
     python -m benchmarks.gae_batch_size [--epochs=38.4 | --steps=300] [--batch_sizes=64,512]
-        [--seeds=0,1] [--estimators=batch,reweighted,em] [--workdir=runs/gae_batch_size]
-        [--out=docs/results/gae_batch_size.json]
+        [--update_size=512] [--seeds=0,1] [--estimators=batch,reweighted,em]
+        [--workdir=runs/gae_batch_size] [--out=docs/results/gae_batch_size.json]
 
 Trains paper 004's GAE (``configs/gae_mnist5k.py``: 2x1000 MLPs, z = 10) on mnist5k with each
 estimator of its objective (``model.gae_estimator``), batch size and seed, for the same number of
@@ -11,6 +11,13 @@ of steps, through the training job (one workdir per run under ``--workdir``: an 
 benchmark resumes). Each trained model is then scored by its full-n mixture NLL over the n
 training examples, -log (1/n) sum_j p(x_i | z_j) with one code z_j ~ q(z|x_j) per training
 image (mean and standard error over the n examples), the quantity the objective estimates.
+
+Plain runs at different B differ in more than the objective: at equal epochs the smaller batch
+makes more updates, at equal steps the larger one sees more data, and either way the gradient
+noise differs. ``--update_size=U`` removes all three: every run averages the gradients of U / B
+minibatches into one update of U examples (``train.grad_accum_steps``), so all batch sizes make
+as many updates of as many examples with the same gradient noise, and only the minibatch over which the
+objective is computed (the mixture's B codes) differs; ``--steps`` then counts updates.
 
 It also measures the objective's own B-dependence at one fixed model (the first run): the mean
 of each estimator over random minibatches of size B against the exact full-n value computed
@@ -42,8 +49,16 @@ _EPOCHS = flags.DEFINE_float(
     0.0,
     "passes over the training digits of every run (steps = epochs x n / B); 0: --steps",
 )
-_STEPS = flags.DEFINE_integer("steps", 300, "training steps of every run (when --epochs is 0)")
+_STEPS = flags.DEFINE_integer(
+    "steps", 300, "training steps (updates, with --update_size) of every run (when --epochs is 0)"
+)
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["64", "512"], "training batch sizes")
+_UPDATE_SIZE = flags.DEFINE_integer(
+    "update_size",
+    0,
+    "examples per optimiser update, a multiple of every batch size: each run accumulates "
+    "update_size / B minibatches per update; 0: an update per minibatch",
+)
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "seeds (runs per cell)")
 _ESTIMATORS = flags.DEFINE_list(
     "estimators", ["batch", "reweighted", "em"], "model.gae_estimator values"
@@ -55,12 +70,14 @@ _OUT = flags.DEFINE_string(
 )
 
 
-def run_config(estimator: str, batch_size: int, seed: int, steps: int):
-    """The GAE of ``configs/gae_mnist5k.py`` trained for ``steps`` steps, evaluated at the end."""
+def run_config(estimator: str, batch_size: int, seed: int, steps: int, accumulate: int = 1):
+    """The GAE of ``configs/gae_mnist5k.py`` trained for ``steps`` minibatches of ``batch_size``
+    (an update every ``accumulate`` of them), evaluated at the end."""
     config = model_configs.get_config("gae,mnist5k")
     config.seed = seed
     config.model.gae_estimator = estimator
     config.train.batch_size = batch_size
+    config.train.grad_accum_steps = accumulate
     config.train.num_steps = steps
     config.train.eval_every = steps
     config.train.checkpoint_every = min(200, steps)
@@ -129,13 +146,20 @@ def main(argv):
     batch_sizes = [int(b) for b in _BATCH_SIZES.value]
     seeds = [int(s) for s in _SEEDS.value]
     images = jnp.asarray(data.load_dataset("mnist5k", "train").images)
-    steps = {b: run_steps(_EPOCHS.value, _STEPS.value, len(images), b) for b in batch_sizes}
+    accumulate = accumulation(_UPDATE_SIZE.value, batch_sizes)
+    steps = {
+        b: run_steps(_EPOCHS.value, _STEPS.value * accumulate[b], len(images), b)
+        for b in batch_sizes
+    }
     runs, first = [], None
     for seed in seeds:  # seed-major: the first seed's full table is ready first
         for estimator in _ESTIMATORS.value:
             for b in batch_sizes:
-                workdir = os.path.join(_WORKDIR.value, f"{estimator}_b{b}_s{seed}")
-                summary = train_and_evaluate(run_config(estimator, b, seed, steps[b]), workdir)
+                k = accumulate[b]
+                name = f"{estimator}_b{b}_s{seed}" + (f"_x{k}" if k > 1 else "")
+                workdir = os.path.join(_WORKDIR.value, name)
+                config = run_config(estimator, b, seed, steps[b], k)
+                summary = train_and_evaluate(config, workdir)
                 log_lik = code_log_lik(workdir, images)
                 first = log_lik if first is None else first
                 runs.append(
@@ -144,6 +168,7 @@ def main(argv):
                         "batch_size": b,
                         "seed": seed,
                         "steps": steps[b],
+                        "grad_accum_steps": k,
                         "train_seconds": summary["train_seconds"],
                         "steps_this_run": summary["steps_this_run"],
                         **full_nll(log_lik),
@@ -165,14 +190,14 @@ def main(argv):
     result.update(
         epochs=_EPOCHS.value or None,
         steps=steps,
+        update_size=_UPDATE_SIZE.value or None,
         data="mnist5k",
         config="configs/gae_mnist5k.py",
         runs=runs,
     )
     results_lib.write_results(_OUT.value, result)
-    length = ", ".join(f"B = {b}: {k} steps" for b, k in steps.items())
     print(
-        f"Full-n mixture NLL (nats) on mnist5k ({length}), seeds {seeds} (± sd over seeds), and "
+        f"Full-n mixture NLL (nats) on mnist5k, seeds {seeds} (± sd over seeds), and "
         "its s.e. over the n training examples:\n"
     )
     print(results_lib.markdown_table(tables["nll"]))
@@ -190,6 +215,28 @@ def run_steps(epochs: float, steps: int, num_train: int, batch_size: int) -> int
     return max(1, round(epochs * num_train / batch_size))
 
 
+def accumulation(update_size: int, batch_sizes) -> dict[int, int]:
+    """Minibatches per update for each batch size: ``update_size // B`` (1 when 0)."""
+    if not update_size:
+        return {b: 1 for b in batch_sizes}
+    bad = [b for b in batch_sizes if update_size < b or update_size % b]
+    if update_size < 0 or bad:
+        raise ValueError(
+            f"--update_size={update_size} must be 0 or a multiple of every batch size "
+            f"(--batch_sizes={','.join(map(str, batch_sizes))}), e.g. {max(batch_sizes)}"
+        )
+    return {b: update_size // b for b in batch_sizes}
+
+
+def run_label(batch_size: int, steps: int, accumulate: int, updates: bool) -> str:
+    """A row's training: ``B = 64, 4,800 steps``; with ``updates`` (the runs accumulate),
+    ``B = 64 x 8 accumulated, 600 updates`` and ``B = 512, 600 updates``."""
+    if not updates:
+        return f"B = {batch_size}, {steps:,} steps"
+    batches = f"{batch_size} x {accumulate} accumulated" if accumulate > 1 else f"{batch_size}"
+    return f"B = {batches}, {steps // accumulate:,} updates"
+
+
 def _value(x: float) -> list[dict]:
     """A cell of one measured value (no spread over seeds)."""
     return [results_lib.summarize([x])]
@@ -200,13 +247,15 @@ def nll_table(runs, estimators, batch_sizes) -> dict:
     full-n NLL (mean ± sd over the seeds) and its standard error over the n examples (pooled
     over the seeds)."""
     columns, rows = ["trained with"], []
+    updates = any(r.get("grad_accum_steps", 1) > 1 for r in runs)
     for est in estimators:
         columns += [f"{est}: full-n NLL", "s.e."]
     for b in batch_sizes:
         cells = {
             e: [r for r in runs if r["estimator"] == e and r["batch_size"] == b] for e in estimators
         }
-        row = [f"B = {b}, {cells[estimators[0]][0]['steps']:,} steps"]
+        run = cells[estimators[0]][0]
+        row = [run_label(b, run["steps"], run.get("grad_accum_steps", 1), updates)]
         for cell in cells.values():
             # s.e. of the mean over seeds of per-seed means over examples
             se = math.sqrt(sum(r["se"] ** 2 for r in cell)) / len(cell)

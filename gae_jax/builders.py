@@ -58,11 +58,16 @@ def build_optimizer(
     optimizer: str | None = None,
 ) -> optax.GradientTransformation:
     """The configured optimizer at ``learning_rate`` (default: ``train.learning_rate``);
-    ``optimizer`` (a name of ``config.OPTIMIZERS``) replaces ``train.optimizer``."""
+    ``optimizer`` (a name of ``config.OPTIMIZERS``) replaces ``train.optimizer``. With
+    ``train.grad_accum_steps`` k > 1 it averages the gradients of k calls and updates at the
+    k-th (:class:`optax.MultiSteps`; the other calls return zero updates)."""
     t = train_cfg
     lr = t.learning_rate if learning_rate is None else learning_rate
     name = optimizer or t.optimizer
-    return make_optimizer(name, float(lr), b1=t.b1, b2=t.b2, momentum=t.momentum)
+    tx = make_optimizer(name, float(lr), b1=t.b1, b2=t.b2, momentum=t.momentum)
+    if t.grad_accum_steps > 1:
+        return optax.MultiSteps(tx, every_k_schedule=t.grad_accum_steps)
+    return tx
 
 
 def model_corruption(model_cfg: config_lib.ModelConfig) -> corruption_lib.Corruption:

@@ -215,6 +215,12 @@ class TrainConfig:
     # Training steps run by one compiled call (a lax.scan over that many batches): fewer
     # dispatches; the loop still logs, evaluates and checkpoints at exactly the configured steps.
     steps_per_dispatch: int = 1
+    # Minibatches whose gradients are averaged into one optimiser update (optax.MultiSteps):
+    # k > 1 trains with updates of k x batch_size examples in the memory of one batch. Steps
+    # (num_steps, num_epochs and every interval) still count minibatches, so the parameters
+    # change at every k-th step; per-example losses over the batch (the GAE's minibatch mixture,
+    # batch-norm statistics) still see batch_size examples.
+    grad_accum_steps: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -671,6 +677,11 @@ def _validate_train(train: TrainConfig) -> None:
     _check(
         train.steps_per_dispatch > 0,
         f"config.train.steps_per_dispatch={train.steps_per_dispatch} must be positive",
+    )
+    _check(
+        isinstance(train.grad_accum_steps, int) and train.grad_accum_steps >= 1,
+        f"config.train.grad_accum_steps={train.grad_accum_steps!r} must be an int >= 1 "
+        "(1: an update per batch)",
     )
 
 

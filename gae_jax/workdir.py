@@ -425,6 +425,7 @@ PROVENANCE_KEYS = (
     "train.disc_learning_rate",
     "train.gen_learning_rate",
     "train.on_non_finite",
+    "train.grad_accum_steps",
 )
 IMAGE_SHAPE_KEY = "data.image_shape"  # recorded in run_history.jsonl, compared like a key
 

@@ -24,7 +24,19 @@ gaps = {"batch, B=64": {"gap": 16.80584, "se": 0.13738},
         "em (K=16), B=64": {"gap": 0.0016, "se": 0.0001}}
 assert [g.run_steps(38.4, 300, 4000, b) for b in (64, 512)] == [2400, 300]  # equal data
 assert g.run_steps(0, 300, 4000, 64) == 300  # --epochs=0: --steps
+accumulated = [dict(r, batch_size=b, steps=n, grad_accum_steps=k) for r, b, n, k in
+               [(runs[2], 64, 4800, 8), (runs[3], 512, 600, 1)]]
+assert g.accumulation(512, [64, 512]) == {64: 8, 512: 1}
+assert g.accumulation(0, [64, 512]) == {64: 1, 512: 1}
+for bad in (-512, 100, 256):
+    try:
+        g.accumulation(bad, [64, 512])
+    except ValueError as e:
+        assert f"--update_size={bad} must be 0 or a multiple of every batch size" in str(e), e
+    else:
+        raise AssertionError(bad)
 json.dump({"two_seeds": results.render_table(g.nll_table(runs, ["reweighted", "em"], [64])),
+           "accumulated": results.render_table(g.nll_table(accumulated, ["em"], [64, 512])),
            "one_seed": results.render_table(g.nll_table(runs[::2], ["reweighted"], [64])),
            "gaps": results.render_table(g.gaps_table(gaps))}, sys.stdout)
 """
@@ -50,6 +62,11 @@ def test_batch_size_tables():
         "0.35",
     ]
     assert tables["one_seed"][1] == ["B = 64, 2,400 steps", "145.00", "0.60"]  # one seed: no spread
+    # equal updates: the accumulating row names its minibatches, every row counts updates
+    assert [row[0] for row in tables["accumulated"][1:]] == [
+        "B = 64 x 8 accumulated, 600 updates",
+        "B = 512, 600 updates",
+    ]
     _, batch, em = tables["gaps"]
     assert batch == ["batch, B=64", "16.806", "0.137"]
     assert em == ["em (K=16), B=64", "0.002", "0.000"]

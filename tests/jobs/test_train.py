@@ -163,3 +163,20 @@ def test_resume_accepts_a_model_config_stored_before_a_key_existed(tmp_path):
     with open(tmp_path / "config.json", "w") as f:
         json.dump(stored, f)
     assert train_and_evaluate(tiny_config(num_steps=30), str(tmp_path))["steps_this_run"] == 10
+
+
+def test_gradient_accumulation_resumes_exactly_from_mid_accumulation(tmp_path):
+    """With train.grad_accum_steps = 3, a checkpoint at step 10 falls between updates; its
+    optimiser state holds the accumulated gradients, so the split run repeats the straight one."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    config = dict(grad_accum_steps=3, checkpoint_every=10)
+    train_and_evaluate(tiny_config(num_steps=30, **config), str(straight))
+    train_and_evaluate(tiny_config(num_steps=10, **config), str(split))
+    summary = train_and_evaluate(tiny_config(num_steps=30, **config), str(split))
+    assert summary["steps_this_run"] == 20
+    for a, b in zip(
+        jax.tree.leaves(trained_params(straight)),
+        jax.tree.leaves(trained_params(split)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
