@@ -140,9 +140,8 @@ def _mean_se(values: np.ndarray) -> dict:
 
 
 def main(argv):
-    load_start = os.getloadavg()
+    start = results_lib.run_start()
     del argv
-    command = results_lib.command_line()
     batch_sizes = [int(b) for b in _BATCH_SIZES.value]
     seeds = [int(s) for s in _SEEDS.value]
     images = jnp.asarray(data.load_dataset("mnist5k", "train").images)
@@ -184,9 +183,7 @@ def main(argv):
         "nll": nll_table(runs, _ESTIMATORS.value, batch_sizes),
         "gaps": gaps_table(gaps),
     }
-    result = results_lib.results_file(
-        "gae_batch_size", tables, seeds=seeds, command=command, load_average_at_start=load_start
-    )
+    result = results_lib.results_file("gae_batch_size", tables, seeds=seeds, start=start)
     result.update(
         epochs=_EPOCHS.value or None,
         steps=steps,

@@ -162,9 +162,8 @@ def results_table(models_results: dict, gae_estimator: str) -> dict:
 
 
 def main(argv):
-    load_start = os.getloadavg()
+    start = results_lib.run_start()
     del argv
-    command = results_lib.command_line()
     train, val, test = (data.load_dataset("mnist5k", s) for s in data.SPLITS)
     splits = {
         "train": (
@@ -204,8 +203,7 @@ def main(argv):
         "paper004_binarized_ll",
         {TABLE: table},
         seeds=sorted(seeds),
-        command=command,
-        load_average_at_start=load_start,
+        start=start,
     )
     out.update(
         epochs=_EPOCHS.value,

@@ -93,7 +93,9 @@ def results_root(tmp_path):
         "rows": [["AAE", [value(31.74, 2.06), value(51.0, 10.44)]], ["real", [value(7.0, 0.1)]]],
     }
     (tmp_path / "docs" / "results").mkdir(parents=True)
-    file = results.results_file("t", {"main": table}, seeds=[0, 1, 2], command="cmd")
+    file = results.results_file(
+        "t", {"main": table}, seeds=[0, 1, 2], start=results.run_start("cmd")
+    )
     results.write_results(str(tmp_path / "docs" / "results" / "t.json"), file)
     return tmp_path
 
@@ -181,3 +183,20 @@ def test_command_line_names_the_module_run_with_dash_m(tmp_path):
     )
     script = str(package / "job.py")
     assert run(script, "--x=1") == f"python {script} --x=1"
+
+
+def test_a_results_file_records_the_code_its_run_started_with():
+    table = {"columns": ["model"], "decimals": [None], "rows": [["AAE"]]}
+    now = results.run_start("cmd")
+    file = results.results_file("t", {"main": table}, seeds=[0], start=now)
+    assert (file["command"], file["git_commit"]) == ("cmd", now.git_commit)
+    assert file["machine"]["load_average_at_start"] == now.load_average
+    assert "git_commit_at_write" not in file  # the checkout did not change
+    # A run that started at another commit is attributed to it, and the file says what changed.
+    earlier = now._replace(git_commit="0" * 40, git_dirty=False)
+    file = results.results_file("t", {"main": table}, seeds=[0], start=earlier)
+    assert file["git_commit"] == "0" * 40 and file["git_dirty"] is False
+    assert (file["git_commit_at_write"], file["git_dirty_at_write"]) == (
+        now.git_commit,
+        now.git_dirty,
+    )

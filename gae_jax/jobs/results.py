@@ -8,7 +8,7 @@ A job that produces a README table writes ``docs/results/<name>.json``::
       "git_commit": "01f9177...", "git_dirty": false,
       "machine": {"cpu_model": "...", "isa": "avx512", "cpu_count": 2, "platform": "...",
                   "jax": "0.4.x", "load_average_at_start": [...], "load_average_at_end": [...]},
-      "date": "2026-11-30T13:05:00+00:00",
+      "started": "2026-11-30T12:41:10+00:00", "date": "2026-11-30T13:05:00+00:00",
       "seeds": [0, 1, 2],
       "tables": {
         "<table>": {
@@ -35,6 +35,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -138,31 +139,59 @@ def git_state() -> tuple[str | None, bool | None]:
     return commit, bool(status.strip())
 
 
+class RunStart(NamedTuple):
+    """What a results file records of its run's start (:func:`run_start`): a run that resumes
+    work or spans commits is attributed to the code and load it started with."""
+
+    command: str
+    load_average: list[float]
+    git_commit: str | None
+    git_dirty: bool | None
+    date: str
+
+
+def run_start(command: str | None = None) -> RunStart:
+    """Now, for :func:`results_file`: ``command`` (default :func:`command_line`), the load
+    average, the git state and the time. Call it before the run's work begins."""
+    commit, dirty = git_state()
+    return RunStart(
+        command=command_line() if command is None else command,
+        load_average=list(os.getloadavg()),
+        git_commit=commit,
+        git_dirty=dirty,
+        date=_now(),
+    )
+
+
+def _now() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
 def results_file(
-    name: str,
-    tables: dict[str, dict],
-    *,
-    seeds: Sequence[int],
-    command: str,
-    load_average_at_start: Sequence[float] | None = None,
+    name: str, tables: dict[str, dict], *, seeds: Sequence[int], start: RunStart
 ) -> dict:
-    """A results file's contents (see the module docstring) for ``tables`` measured now."""
+    """A results file's contents (see the module docstring) for ``tables``, measured by the run
+    that began at ``start``. The code is the commit checked out at the start; if the checkout
+    changed before the file is written, ``git_commit_at_write`` / ``git_dirty_at_write`` say so."""
     for table in tables.values():
         render_table(table)  # a malformed table fails here, not in the README test
-    commit, dirty = git_state()
     machine = machine_info()
-    if load_average_at_start is not None:
-        machine["load_average_at_start"] = list(load_average_at_start)
-    return {
+    machine["load_average_at_start"] = start.load_average
+    file = {
         "name": name,
-        "command": command,
-        "git_commit": commit,
-        "git_dirty": dirty,
+        "command": start.command,
+        "git_commit": start.git_commit,
+        "git_dirty": start.git_dirty,
         "machine": machine,
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "started": start.date,
+        "date": _now(),
         "seeds": list(seeds),
         "tables": tables,
     }
+    commit, dirty = git_state()
+    if (commit, dirty) != (start.git_commit, start.git_dirty):
+        file.update(git_commit_at_write=commit, git_dirty_at_write=dirty)
+    return file
 
 
 def write_results(path: str, results: dict) -> None:
@@ -172,6 +201,7 @@ def write_results(path: str, results: dict) -> None:
 
 
 __all__ = [
+    "RunStart",
     "command_line",
     "git_state",
     "machine_info",
@@ -179,6 +209,7 @@ __all__ = [
     "render_cell",
     "render_table",
     "render_value",
+    "run_start",
     "results_file",
     "summarize",
     "write_results",

@@ -108,7 +108,7 @@ def run_seeds(
                 f"--steps={list(steps)}: {missing} not in config.sampler.record_steps="
                 f"{exp.sampler.record_steps} (model {name})"
             )
-    load_start = os.getloadavg()
+    start = results.run_start(command)
     summaries = []
     for seed in seeds:
         seeded = config.copy_and_resolve_references()
@@ -120,8 +120,7 @@ def run_seeds(
         TABLE_NAME,
         {TABLE_NAME: seeds_table(summaries, steps)},
         seeds=seeds,
-        command=command,
-        load_average_at_start=load_start,
+        start=start,
     )
     file["total_seconds"] = [s["total_seconds"] for s in summaries]
     results.write_results(results_path or os.path.join(workdir, "results.json"), file)

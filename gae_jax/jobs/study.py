@@ -285,7 +285,7 @@ def run_study(
 
 def _run_study(config, workdir: str, results_path: str | None, command: str) -> dict:
     """:func:`run_study` once the config is checked and the workdir locked."""
-    load_start = os.getloadavg()
+    start = results.run_start(command)
     experiments, ev, study = config_lib.validate_study(config)
     names = list(experiments)
     first = experiments[names[0]]
@@ -370,8 +370,7 @@ def _run_study(config, workdir: str, results_path: str | None, command: str) -> 
             study,
             real,
             accuracy,
-            load_start,
-            command,
+            start,
             results_path,
         )
     parallel.sync("run_study")
@@ -484,7 +483,7 @@ def aggregate_seeds(runs: list[dict]) -> dict:
 
 
 def _write_outputs(
-    workdir, per_seed, info, variants, study, real, accuracy, load_start, command, results_path
+    workdir, per_seed, info, variants, study, real, accuracy, start, results_path
 ) -> dict:
     """``study.json``, ``table.md``, ``results.json`` and ``study.png`` from the seeds so far."""
     models, curves, rows = {}, {}, []
@@ -541,8 +540,7 @@ def _write_outputs(
         TABLE_NAME,
         {TABLE_NAME: table},
         seeds=seeds_done,
-        command=command,
-        load_average_at_start=load_start,
+        start=start,
     )
     for path in [os.path.join(workdir, RESULTS_FILE)] + ([results_path] if results_path else []):
         results.write_results(path, file)

@@ -25,13 +25,14 @@ def test_two_accumulated_halves_make_the_update_of_the_whole_batch():
     whole, _ = step(whole, batch, key)
     accum, step = _ae(2)
     first, _ = step(accum, batch[:16], key)
-    for before, after in zip(jax.tree.leaves(accum.params), jax.tree.leaves(first.params)):
+    start = jax.tree.leaves(accum.params)
+    for before, after in zip(start, jax.tree.leaves(first.params), strict=True):
         np.testing.assert_array_equal(after, before)  # mid-accumulation: no update yet
     second, _ = step(first, batch[16:], key)
     assert int(second.step) == 2
     for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(second.params), strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)  # mean of means = mean
-    start, end = jax.tree.leaves(accum.params), jax.tree.leaves(second.params)
+    end = jax.tree.leaves(second.params)
     assert not any(np.allclose(a, b) for a, b in zip(start, end, strict=True))
 
 

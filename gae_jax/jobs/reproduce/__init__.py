@@ -72,7 +72,7 @@ def reproduce(
             num_train=len(data.train),
             num_test=len(data.test),
         )
-    load_start = os.getloadavg()
+    start = results.run_start(command)
     t0 = time.perf_counter()
     models = train_models(config, table, names, len(data.train), workdir)
     t1 = time.perf_counter()
@@ -95,8 +95,7 @@ def reproduce(
                 table.protocol,
                 tables.results_tables(result.entries),
                 seeds=[config.seed],
-                command=command,
-                load_average_at_start=load_start,
+                start=start,
             )
             results.write_results(results_path, file)
     workdir_lib.write_json(
