@@ -15,9 +15,10 @@ image (mean and standard error over the n examples), the quantity the objective 
 Plain runs at different B differ in more than the objective: at equal epochs the smaller batch
 makes more updates, at equal steps the larger one sees more data, and either way the gradient
 noise differs. ``--update_size=U`` removes all three: every run averages the gradients of U / B
-minibatches into one update of U examples (``train.grad_accum_steps``), so all batch sizes make
-as many updates of as many examples with the same gradient noise, and only the minibatch over which the
-objective is computed (the mixture's B codes) differs; ``--steps`` then counts updates.
+minibatches into one update of U examples (``train.grad_accum_steps``), so every batch size
+makes as many updates of as many examples with the same gradient noise, and only the minibatch
+over which the objective is computed (the mixture's B codes) differs. ``--steps`` then counts
+updates.
 
 It also measures the objective's own B-dependence at one fixed model (the first run): the mean
 of each estimator over random minibatches of size B against the exact full-n value computed
@@ -242,21 +243,33 @@ def _value(x: float) -> list[dict]:
 def nll_table(runs, estimators, batch_sizes) -> dict:
     """The README's table: per batch size (rows, with the runs' steps) and estimator, the
     full-n NLL (mean ± sd over the seeds) and its standard error over the n examples (pooled
-    over the seeds)."""
+    over the seeds). With two batch sizes and at least two seeds in every cell, a last row
+    gives the first minus the second and the standard error of that difference over seeds,
+    sqrt(sd_1² / n_1 + sd_2² / n_2): the trained NLL's dependence on B, against its noise."""
     columns, rows = ["trained with"], []
     updates = any(r.get("grad_accum_steps", 1) > 1 for r in runs)
     for est in estimators:
         columns += [f"{est}: full-n NLL", "s.e."]
+    nll = {}  # (estimator, B) -> summary over seeds
     for b in batch_sizes:
         cells = {
             e: [r for r in runs if r["estimator"] == e and r["batch_size"] == b] for e in estimators
         }
         run = cells[estimators[0]][0]
         row = [run_label(b, run["steps"], run.get("grad_accum_steps", 1), updates)]
-        for cell in cells.values():
+        for e, cell in cells.items():
             # s.e. of the mean over seeds of per-seed means over examples
             se = math.sqrt(sum(r["se"] ** 2 for r in cell)) / len(cell)
-            row += [[results_lib.summarize([r["nll"] for r in cell])], _value(se)]
+            nll[e, b] = results_lib.summarize([r["nll"] for r in cell])
+            row += [[nll[e, b]], _value(se)]
+        rows.append(row)
+    if len(batch_sizes) == 2 and all(v["n"] > 1 for v in nll.values()):
+        first, second = batch_sizes
+        row = [f"B = {first} minus B = {second} (s.e. over seeds)"]
+        for e in estimators:
+            a, b = nll[e, first], nll[e, second]
+            se = math.sqrt(a["sd"] ** 2 / a["n"] + b["sd"] ** 2 / b["n"])
+            row += [_value(a["mean"] - b["mean"]), _value(se)]
         rows.append(row)
     return {"columns": columns, "decimals": [None] + [2] * (len(columns) - 1), "rows": rows}
 

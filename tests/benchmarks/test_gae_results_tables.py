@@ -24,8 +24,9 @@ gaps = {"batch, B=64": {"gap": 16.80584, "se": 0.13738},
         "em (K=16), B=64": {"gap": 0.0016, "se": 0.0001}}
 assert [g.run_steps(38.4, 300, 4000, b) for b in (64, 512)] == [2400, 300]  # equal data
 assert g.run_steps(0, 300, 4000, 64) == 300  # --epochs=0: --steps
-accumulated = [dict(r, batch_size=b, steps=n, grad_accum_steps=k) for r, b, n, k in
-               [(runs[2], 64, 4800, 8), (runs[3], 512, 600, 1)]]
+accumulated = [dict(r, estimator="em", batch_size=b, steps=n, grad_accum_steps=k) for r, b, n, k in
+               [(runs[2], 64, 4800, 8), (runs[3], 64, 4800, 8),
+                (runs[0], 512, 600, 1), (runs[1], 512, 600, 1)]]
 assert g.accumulation(512, [64, 512]) == {64: 8, 512: 1}
 assert g.accumulation(0, [64, 512]) == {64: 1, 512: 1}
 for bad in (-512, 100, 256):
@@ -62,11 +63,16 @@ def test_batch_size_tables():
         "0.35",
     ]
     assert tables["one_seed"][1] == ["B = 64, 2,400 steps", "145.00", "0.60"]  # one seed: no spread
-    # equal updates: the accumulating row names its minibatches, every row counts updates
-    assert [row[0] for row in tables["accumulated"][1:]] == [
-        "B = 64 x 8 accumulated, 600 updates",
-        "B = 512, 600 updates",
-    ]
+    # equal updates: the accumulating row names its minibatches, every row counts updates;
+    # two batch sizes over two seeds each: their difference with its s.e. over seeds,
+    # 150.25 - 146 = 4.25 and sqrt(0.35² / 2 + 1.41² / 2) = sqrt(0.0625 + 1) = 1.03
+    _, b64, b512, diff = tables["accumulated"]
+    assert (b64[:2], b512[:2]) == (
+        ["B = 64 x 8 accumulated, 600 updates", "150.25 ± 0.35"],
+        ["B = 512, 600 updates", f"146.00 ± {math.sqrt(2):.2f}"],
+    )
+    assert diff == ["B = 64 minus B = 512 (s.e. over seeds)", "4.25", "1.03"]
+    assert len(tables["two_seeds"]) == 2  # one batch size: no difference row
     _, batch, em = tables["gaps"]
     assert batch == ["batch, B=64", "16.806", "0.137"]
     assert em == ["em (K=16), B=64", "0.002", "0.000"]
