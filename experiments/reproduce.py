@@ -11,7 +11,7 @@ Pick a scale preset with a colon (``--config=configs/paper001_mnist.py:small``, 
 from absl import app, flags
 from ml_collections import config_flags
 
-from gae_jax.jobs import cluster, reproduce, results
+from gae_jax.jobs import cluster, reproduce
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/paper001_mnist.py", "Table config (configs/paper00N_*.py[:scale])."
@@ -28,8 +28,7 @@ _CLUSTER = cluster.define_flags()
 def main(argv):
     del argv
     cluster.start(_CLUSTER)  # first: joins the cluster before any device is used
-    command = results.command_line()
-    reproduce(_CONFIG.value, _WORKDIR.value, results_path=_OUT.value, command=command)
+    reproduce(_CONFIG.value, _WORKDIR.value, results_path=_OUT.value)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Runs ``experiments.main`` once per seed into ``DIR/seed_<seed>`` and writes the 
 from absl import app, flags
 from ml_collections import config_flags
 
-from gae_jax.jobs import results
 from gae_jax.jobs.seeds import run_seeds
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/quickstart.py", "Job config.")
@@ -23,14 +22,12 @@ _OUT = flags.DEFINE_string("out", None, "The results file (default DIR/results.j
 
 def main(argv):
     del argv
-    command = results.command_line()
     run_seeds(
         _CONFIG.value,
         _WORKDIR.value,
         [int(s) for s in _SEEDS.value],
         steps=[int(t) for t in _STEPS.value],
         results_path=_OUT.value,
-        command=command,
     )
 
 

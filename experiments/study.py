@@ -10,7 +10,6 @@ draws and measures FD, precision, recall, density and coverage per chain step; w
 from absl import app, flags
 from ml_collections import config_flags
 
-from gae_jax.jobs import results
 from gae_jax.jobs.study import run_study
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/study_mnist5k.py", "Study config.")
@@ -20,8 +19,7 @@ _OUT = flags.DEFINE_string("out", None, "Also write the results file here (docs/
 
 def main(argv):
     del argv
-    command = results.command_line()
-    run_study(_CONFIG.value, _WORKDIR.value, results_path=_OUT.value, command=command)
+    run_study(_CONFIG.value, _WORKDIR.value, results_path=_OUT.value)
 
 
 if __name__ == "__main__":

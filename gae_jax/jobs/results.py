@@ -7,7 +7,7 @@ A job that produces a README table writes ``docs/results/<name>.json``::
       "command": "python -m experiments.seeds --config=... --seeds=0,1,2 ...",
       "git_commit": "01f9177...", "git_dirty": false,
       "machine": {"cpu_model": "...", "isa": "avx512", "cpu_count": 2, "platform": "...",
-                  "jax": "0.4.x", "load_average_at_start": [...], "load_average_at_end": [...]},
+                  "jax": "0.4.x", "load_average_at_start": [...], "load_average": [...]},
       "started": "2026-11-30T12:41:10+00:00", "date": "2026-11-30T13:05:00+00:00",
       "seeds": [0, 1, 2],
       "tables": {

@@ -80,7 +80,7 @@ def run_seeds(
     *,
     steps: Sequence[int],
     results_path: str | None = None,
-    command: str = "",
+    command: str | None = None,
 ) -> dict:
     """Runs the main job of ``config`` once per seed and writes the results file.
 
@@ -90,7 +90,8 @@ def run_seeds(
       seeds: distinct seeds, at least one.
       steps: recorded chain steps the table shows.
       results_path: where to write the results file (default ``<workdir>/results.json``).
-      command: the command line, recorded in the file.
+      command: the command line recorded in the results file (None: the one that started this
+      process, :func:`gae_jax.jobs.results.command_line`).
 
     Returns:
       The results file's contents.

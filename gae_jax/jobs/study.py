@@ -258,7 +258,7 @@ def run_study(
     workdir: str,
     *,
     results_path: str | None = None,
-    command: str = "",
+    command: str | None = None,
 ) -> dict:
     """Trains, samples and measures the study of ``config`` (module docstring) into ``workdir``.
 
@@ -266,7 +266,8 @@ def run_study(
       config: a study config like ``configs/study_fashion.py``'s.
       workdir: output directory; rerunning resumes it.
       results_path: where to write the results file too (e.g. ``docs/results/study.json``).
-      command: the command line that ran the study, recorded in the results file.
+      command: the command line recorded in the results file (None: the one that started this
+      process, :func:`gae_jax.jobs.results.command_line`).
 
     Returns:
       The summary also written to ``<workdir>/study.json``.
@@ -283,7 +284,7 @@ def run_study(
         return _run_study(config, workdir, results_path, command)
 
 
-def _run_study(config, workdir: str, results_path: str | None, command: str) -> dict:
+def _run_study(config, workdir: str, results_path: str | None, command: str | None) -> dict:
     """:func:`run_study` once the config is checked and the workdir locked."""
     start = results.run_start(command)
     experiments, ev, study = config_lib.validate_study(config)

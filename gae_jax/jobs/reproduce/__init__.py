@@ -44,7 +44,7 @@ def reproduce(
     workdir: str,
     *,
     results_path: str | None = None,
-    command: str = "",
+    command: str | None = None,
 ) -> list[Entry]:
     """Trains or restores the table's models, measures them and writes the outputs.
 
@@ -53,7 +53,8 @@ def reproduce(
       workdir: output directory; each model trains into ``workdir/<name>``.
       results_path: where to write the tables as a results file too (e.g.
         ``docs/results/paper001.json``); None: not written.
-      command: the command line that ran it, recorded in the results file.
+      command: the command line recorded in the results file (None: the one that started this
+      process, :func:`gae_jax.jobs.results.command_line`).
 
     Returns:
       The table entries (also in ``table.md`` / ``table.csv``).
